@@ -1,0 +1,98 @@
+"""Ask a chat model the same question twice, with its answers cached in Elasticsearch.
+
+Run with ``nox -s demo``: it starts a local Elasticsearch (or uses ``ES_URL``)
+and removes what it created. The model is langchain-core's fake chat model with
+0.5 s of simulated latency, as no LLM service is reachable here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+from elasticsearch import Elasticsearch
+from langchain_core.globals import set_llm_cache
+from langchain_core.language_models import FakeListChatModel
+
+from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "utils"))
+import es_server
+
+QUESTION = "What is the capital of France?"
+LATENCY = 0.5
+
+
+def model() -> FakeListChatModel:
+    return FakeListChatModel(responses=["Paris."], sleep=LATENCY)
+
+
+def report(label: str, seconds: float, answer: object) -> None:
+    verdict = "hit " if seconds < LATENCY else "miss"
+    print(f"  {label:<8} {verdict}  {seconds * 1000:7.1f} ms  -> {answer}")
+
+
+def sync_part(settings: dict[str, Any], index: str) -> None:
+    print(f"ElasticsearchCache, model.invoke(), index {index!r}")
+    with ElasticsearchCache(index, **settings) as cache:
+        set_llm_cache(cache)
+        chat = model()
+        for label in ("first", "second"):
+            start = time.perf_counter()
+            answer = chat.invoke(QUESTION)
+            report(label, time.perf_counter() - start, answer.content)
+    set_llm_cache(None)
+
+
+async def async_part(settings: dict[str, Any], index: str) -> None:
+    print(f"AsyncElasticsearchCache, await model.ainvoke(), index {index!r}")
+    async with AsyncElasticsearchCache(index, **settings) as cache:
+        set_llm_cache(cache)
+        chat = model()
+        for label in ("first", "second"):
+            start = time.perf_counter()
+            answer = await chat.ainvoke(QUESTION)
+            report(label, time.perf_counter() - start, answer.content)
+    set_llm_cache(None)
+
+
+def show_document(admin: Elasticsearch, index: str) -> None:
+    hit = admin.search(index=index, size=1, query={"match_all": {}})["hits"]["hits"][0]
+    source = hit["_source"]
+    output = [json.loads(item) for item in source.pop("llm_output")]
+    message = output[0]["kwargs"]["message"]["kwargs"]
+    print(f"\nThe stored document {hit['_id'][:16]}... in {index!r}:")
+    print(f"  timestamp   {source['timestamp']}")
+    print(f"  llm_input   {source['llm_input'][:90]}...")
+    print(f"  llm_params  {source['llm_params'][:90]}...")
+    print(f"  metadata    {source.get('metadata')}")
+    print(f"  llm_output  [ChatGeneration: AIMessage(content={message['content']!r})]")
+
+
+def main() -> None:
+    run = uuid.uuid4().hex[:8]
+    sync_index, async_index = f"demo-sync-{run}", f"demo-async-{run}"
+    with es_server.cluster() as conn:
+        settings: dict[str, Any] = {"es_url": conn.url, **conn.cache_auth()}
+        admin = Elasticsearch(conn.url, **conn.client_auth())
+        try:
+            print(f"Elasticsearch at {conn.url}; the model takes {LATENCY} s a call.\n")
+            sync_part(settings, sync_index)
+            print()
+            asyncio.run(async_part(settings, async_index))
+            admin.indices.refresh(index=async_index)
+            show_document(admin, async_index)
+        finally:
+            for index in (sync_index, async_index):
+                admin.indices.delete(index=index, ignore_unavailable=True)
+            print(f"\nRemoved the demo indices {sync_index!r} and {async_index!r}.")
+            admin.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Async implementations: the canonical source of the generated ``_sync`` package."""

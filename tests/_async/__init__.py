@@ -1,0 +1,1 @@
+"""Async tests: the canonical source of the generated ``tests/_sync``."""

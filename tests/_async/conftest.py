@@ -1,0 +1,20 @@
+"""Async fixtures; their sync twins are generated into ``tests/_sync``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from elasticsearch import AsyncElasticsearch
+
+from tests.conftest import client_auth, es_server
+
+
+@pytest.fixture
+async def async_client(
+    es_conn: es_server.Connection,
+) -> AsyncIterator[AsyncElasticsearch]:
+    """A client of the test's own, authenticated with the run's API key."""
+    client = AsyncElasticsearch(es_conn.url, **client_auth(es_conn))
+    yield client
+    await client.close()

@@ -1,0 +1,22 @@
+# Generated from tests/_async/conftest.py: do not edit.
+# Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
+"""Async fixtures; their sync twins are generated into ``tests/_sync``."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from elasticsearch import Elasticsearch
+
+from tests.conftest import client_auth, es_server
+
+
+@pytest.fixture
+def client(
+    es_conn: es_server.Connection,
+) -> Iterator[Elasticsearch]:
+    """A client of the test's own, authenticated with the run's API key."""
+    client = Elasticsearch(es_conn.url, **client_auth(es_conn))
+    yield client
+    client.close()

@@ -1,0 +1,71 @@
+"""Session-wide Elasticsearch node and per-test index names, shared by all tests."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from elasticsearch import Elasticsearch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "utils"))
+
+import es_server
+
+
+def client_auth(conn: es_server.Connection) -> dict[str, Any]:
+    """Client keyword arguments authenticating as `conn` says: API key first."""
+    if conn.api_key is not None:
+        return {"api_key": conn.api_key}
+    if conn.user is not None and conn.password is not None:
+        return {"basic_auth": (conn.user, conn.password)}
+    return {}
+
+
+@pytest.fixture(scope="session")
+def es_conn() -> Iterator[es_server.Connection]:
+    """The cluster under test: ES_URL's if set, else a node started for this run."""
+    with es_server.cluster() as connection:
+        yield connection
+
+
+@pytest.fixture(scope="session")
+def api_key_settings(es_conn: es_server.Connection) -> dict[str, Any]:
+    """Cache constructor arguments authenticating with an API key."""
+    if es_conn.api_key is None:
+        pytest.skip("the cluster in ES_URL was given without ES_API_KEY")
+    return {"es_url": es_conn.url, "es_api_key": es_conn.api_key}
+
+
+@pytest.fixture(scope="session")
+def basic_settings(es_conn: es_server.Connection) -> dict[str, Any]:
+    """Cache constructor arguments authenticating with user and password."""
+    if es_conn.user is None or es_conn.password is None:
+        pytest.skip("the cluster in ES_URL was given without ES_USER/ES_PASSWORD")
+    return {
+        "es_url": es_conn.url,
+        "es_user": es_conn.user,
+        "es_password": es_conn.password,
+    }
+
+
+@pytest.fixture(scope="session")
+def admin(es_conn: es_server.Connection) -> Iterator[Elasticsearch]:
+    """A sync client for setting up and inspecting what the tests create."""
+    client = Elasticsearch(es_conn.url, **client_auth(es_conn))
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def index_name(admin: Elasticsearch) -> Iterator[str]:
+    """A fresh index name; every index and alias starting with it is removed after."""
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    # Explicit names, so that clusters refusing wildcard deletes work too.
+    existing = admin.indices.get(index=f"{name}*", expand_wildcards="all")
+    for index in existing:
+        admin.indices.delete(index=index, ignore_unavailable=True)

@@ -1,0 +1,81 @@
+"""Deterministic LangChain models for the tests, counting how often they are called."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.language_models import LLM, BaseChatModel
+from langchain_core.messages import AIMessage, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatResult
+from pydantic import PrivateAttr
+
+
+class CountingChatModel(BaseChatModel):
+    """A chat model answering `answer`, `n` generations a call; counts its calls."""
+
+    answer: str = "Paris is the capital of France."
+    n: int = 1
+    temperature: float = 0.0
+    _calls: int = PrivateAttr(default=0)
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    @property
+    def _llm_type(self) -> str:
+        return "counting-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": "counting-1", "temperature": self.temperature, "n": self.n}
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        self._calls += 1
+        generations = [
+            ChatGeneration(
+                message=AIMessage(
+                    content=f"{self.answer} ({i})" if self.n > 1 else self.answer,
+                    response_metadata={"model_name": "counting-1", "finish": "stop"},
+                    usage_metadata={
+                        "input_tokens": 7,
+                        "output_tokens": 6,
+                        "total_tokens": 13,
+                    },
+                ),
+                generation_info={"finish_reason": "stop", "index": i},
+            )
+            for i in range(self.n)
+        ]
+        return ChatResult(generations=generations)
+
+
+class CountingLLM(LLM):
+    """A plain text-completion model echoing its prompt; counts its calls."""
+
+    _calls: int = PrivateAttr(default=0)
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    @property
+    def _llm_type(self) -> str:
+        return "counting-llm"
+
+    def _call(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> str:
+        self._calls += 1
+        return f"completion of {prompt!r}"

@@ -1,0 +1,173 @@
+"""Pure logic of `_common`: no server needed."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from langchain_core.load import dumps
+from langchain_core.outputs import Generation
+
+from langchain_es_cache import _common
+
+
+@pytest.mark.parametrize(
+    ("name", "rule"),
+    [
+        ("", "empty"),
+        (".", "'.'"),
+        ("..", "'..'"),
+        ("Cache", "lowercase"),
+        ("-cache", "start with"),
+        ("_cache", "start with"),
+        ("+cache", "start with"),
+        *[(f"a{c}b", "contain") for c in '\\/*?"<>|,#: '],
+        ("a" * 256, "255 bytes"),
+        ("é" * 128, "255 bytes"),
+        ("bad\ud800", "valid Unicode"),
+    ],
+)
+def test_illegal_index_names(name: str, rule: str) -> None:
+    with pytest.raises(ValueError, match=rule):
+        _common.validate_index_name(name)
+
+
+@pytest.mark.parametrize("name", ["llm-cache", "a" * 255, "é" * 127, "x.y_z+1", "..."])
+def test_legal_index_names(name: str) -> None:
+    assert _common.validate_index_name(name) == name
+
+
+def test_index_name_type() -> None:
+    with pytest.raises(TypeError, match="index_name must be a str"):
+        _common.validate_index_name(b"cache")
+
+
+@pytest.mark.parametrize(
+    ("metadata", "message"),
+    [
+        (["a"], "must be a dict"),
+        ("text", "must be a dict"),
+        ({"when": datetime.now()}, "JSON-serializable"),
+        ({"x": float("nan")}, "JSON-serializable"),
+        ({"s": {1, 2}}, "JSON-serializable"),
+    ],
+)
+def test_bad_metadata(metadata: object, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        _common.validate_metadata(metadata)
+
+
+def test_metadata_is_copied() -> None:
+    original = {"tags": ["a"]}
+    copy = _common.validate_metadata(original)
+    original["tags"].append("b")
+    assert copy == {"tags": ["a"]}
+
+
+def test_keys_are_unambiguous_and_stable() -> None:
+    assert _common.llm_key("ab", "c") != _common.llm_key("a", "bc")
+    assert _common.llm_key("", "x") != _common.llm_key("x", "")
+    assert _common.cache_key("a", "b") != _common.cache_key("a", "b", "")
+    assert _common.llm_key("\ud800", "x") != _common.llm_key("\ud801", "x")
+    # The scheme is a promise: these values must never change.
+    assert _common.llm_key("prompt", "llm") == (
+        "753497fb876a1a61c3f95a061afb771f3f04bf1c6ec819c01da56cb7f491856f"
+    )
+
+
+def test_keys_are_stable_across_processes() -> None:
+    code = "from langchain_es_cache._common import llm_key; print(llm_key('p', 'l'))"
+    other = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert other.stdout.strip() == _common.llm_key("p", "l")
+
+
+NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+
+
+def test_build_document_fields() -> None:
+    generations = [Generation(text="a"), Generation(text="b")]
+    doc = _common.build_llm_document(
+        "p",
+        "l",
+        generations,
+        store_input=True,
+        store_input_params=True,
+        metadata={"k": 1},
+        now=NOW,
+    )
+    assert doc == {
+        "llm_output": [dumps(g) for g in generations],
+        "timestamp": "2026-01-02T01:04:05+00:00",
+        "llm_params": "l",
+        "llm_input": "p",
+        "metadata": {"k": 1},
+    }
+    bare = _common.build_llm_document(
+        "p",
+        "l",
+        generations,
+        store_input=False,
+        store_input_params=False,
+        metadata=None,
+        now=NOW,
+    )
+    assert set(bare) == {"llm_output", "timestamp"}
+
+
+@pytest.mark.parametrize(
+    ("return_val", "error"),
+    [([], ValueError), (["text"], TypeError), ([{"text": "x"}], TypeError)],
+)
+def test_build_document_rejects_bad_return_val(return_val: list, error: type) -> None:
+    with pytest.raises(error, match="return_val"):
+        _common.build_llm_document(
+            "p",
+            "l",
+            return_val,
+            store_input=True,
+            store_input_params=True,
+            metadata=None,
+            now=NOW,
+        )
+
+
+def test_build_document_rejects_naive_clock() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        _common.build_llm_document(
+            "p",
+            "l",
+            [Generation(text="x")],
+            store_input=True,
+            store_input_params=True,
+            metadata=None,
+            now=datetime(2026, 1, 1),
+        )
+
+
+def test_newest_source() -> None:
+    def doc(ts: str | None, found: bool = True) -> dict:
+        source = {"llm_output": [ts]} if ts is None else {"timestamp": ts}
+        return {"found": found, "_source": source}
+
+    docs = [
+        doc("2026-01-01T00:00:00+00:00"),
+        doc("2026-01-01T02:00:00+01:00"),  # same instant as 01:00 UTC: newest
+        doc("2026-01-01T00:30:00+00:00"),
+        doc("2027-01-01T00:00:00+00:00", found=False),
+    ]
+    assert _common.newest_source(docs) == docs[1]["_source"]
+    assert _common.newest_source([]) is None
+
+
+def test_parse_generations_round_trip() -> None:
+    generations = [Generation(text="x", generation_info={"n": 1})]
+    source = {"llm_output": [dumps(g) for g in generations]}
+    assert _common.parse_generations(source, index="i", key="k") == generations
+    assert _common.parse_generations(None, index="i", key="k") is None
+    bad = {"llm_output": [json.dumps({"lc": 1})]}
+    assert _common.parse_generations(bad, index="i", key="k") is None

@@ -1,0 +1,41 @@
+"""The two classes from the other kind of code, against the real node."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.globals import set_llm_cache
+
+from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+from tests.models import CountingChatModel
+
+
+async def test_sync_class_serves_async_calls(
+    api_key_settings: dict[str, Any], index_name: str
+) -> None:
+    with ElasticsearchCache(index_name, **api_key_settings) as cache:
+        model = CountingChatModel(cache=cache)
+        first = await model.ainvoke("hi")
+        assert model.invoke("hi").content == first.content
+        assert (await model.ainvoke("hi")).content == first.content
+    assert model.calls == 1
+
+
+def test_async_class_from_sync_code_names_the_sync_class(
+    api_key_settings: dict[str, Any], index_name: str
+) -> None:
+    cache = AsyncElasticsearchCache(index_name, **api_key_settings)
+    set_llm_cache(cache)
+    try:
+        with pytest.raises(TypeError, match="Use ElasticsearchCache for sync or mixed"):
+            CountingChatModel().invoke("hi")
+    finally:
+        set_llm_cache(None)
+    for call in (
+        lambda: cache.lookup("p", "l"),
+        lambda: cache.update("p", "l", []),
+        lambda: cache.clear(),
+    ):
+        with pytest.raises(TypeError, match="AsyncElasticsearchCache is async-only"):
+            call()
