@@ -33,8 +33,10 @@ RULES = [
     ("tests/_async", "tests/_sync"),
 ]
 
-# Only what naming conventions cannot express: LangChain's ``a``-prefixed methods.
+# Only what naming conventions cannot express: LangChain's ``a``-prefixed methods
+# and the package path of the generated modules.
 REPLACEMENTS = {
+    "_async": "_sync",
     "abatch": "batch",
     "aclear": "clear",
     "aclose": "close",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from types import TracebackType
 from typing import Any
 
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
@@ -15,18 +14,22 @@ from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache import _common
 from langchain_es_cache._common import Clock, Refresh
+from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
 
 logger = logging.getLogger("langchain_es_cache")
 
 
-class ElasticsearchCache(BaseCache):
-    """LangChain LLM cache stored in Elasticsearch, for async code.
+class ElasticsearchCache(CacheIndex, BaseCache):
+    """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
     `langchain_es_cache._common.llm_key`. Hand it to ``set_llm_cache`` or to a
-    model's ``cache=``; for sync or mixed code use ``ElasticsearchCache``.
+    model's ``cache=``. ``AsyncElasticsearchCache`` serves async calls only;
+    ``ElasticsearchCache`` serves sync and async calls alike.
     """
+
+    MAPPING = _common.LLM_CACHE_MAPPING
 
     def __init__(
         self,
@@ -61,7 +64,15 @@ class ElasticsearchCache(BaseCache):
                 searches of your own see it; lookups never need it.
             clock: Returns the current aware datetime; for tests.
         """
-        self._index_name = _common.validate_index_name(index_name)
+        super().__init__(
+            index_name,
+            client=client,
+            es_url=es_url,
+            es_cloud_id=es_cloud_id,
+            es_user=es_user,
+            es_api_key=es_api_key,
+            es_password=es_password,
+        )
         self._store_input = _common.validate_flag("store_input", store_input)
         self._store_input_params = _common.validate_flag(
             "store_input_params", store_input_params
@@ -69,69 +80,7 @@ class ElasticsearchCache(BaseCache):
         self._metadata = _common.validate_metadata(metadata)
         self._refresh = _common.validate_refresh(refresh)
         self._clock = clock
-        settings = _common.client_settings(
-            has_client=client is not None,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
-        )
-        if client is None:
-            self._owned_client: Elasticsearch | None = Elasticsearch(**settings or {})
-            self._client = self._owned_client
-        else:
-            if not isinstance(client, Elasticsearch):
-                raise _common.wrong_client_error(Elasticsearch, client)
-            self._owned_client = None
-            # options() returns a new client sharing the transport: the
-            # caller's object is left as it was.
-            self._client = client.options(headers={"user-agent": _common.USER_AGENT})
-        self._is_alias: bool | None = None
         self._multi_index = False
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(index_name={self._index_name!r})"
-
-    @property
-    def mapping(self) -> dict[str, Any]:
-        """The index mapping the cache creates (or adds to an alias's indices)."""
-        return {"mappings": _common.LLM_CACHE_MAPPING}
-
-    def is_alias(self) -> bool:
-        """Make sure the index exists with the cache's mapping; tell if it is an alias.
-
-        The first call creates the index, or puts the mapping on an existing index
-        or on every index behind an alias; the answer is then remembered.
-        """
-        if self._is_alias is None:
-            self._is_alias = self._prepare_index()
-        return self._is_alias
-
-    def _prepare_index(self) -> bool:
-        indices = self._client.indices
-        if indices.exists_alias(name=self._index_name):
-            self._put_mapping()
-            return True
-        try:
-            indices.create(index=self._index_name, mappings=_common.LLM_CACHE_MAPPING)
-            logger.debug("created cache index %s", self._index_name)
-        except BadRequestError as exc:
-            # Another task, thread or process created it first: fine.
-            if not _common.is_error_type(exc, "resource_already_exists_exception"):
-                raise
-            self._put_mapping()
-        return False
-
-    def _put_mapping(self) -> None:
-        try:
-            self._client.indices.put_mapping(
-                index=self._index_name, **_common.LLM_CACHE_MAPPING
-            )
-        except BadRequestError as exc:
-            if not _common.is_error_type(exc, "illegal_argument_exception"):
-                raise
-            raise _common.mapping_conflict(self._index_name, exc) from exc
 
     def build_document(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
@@ -224,19 +173,3 @@ class ElasticsearchCache(BaseCache):
             size=1000,
         ):
             yield {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
-
-    def close(self) -> None:
-        """Close the client if the cache created it; a client passed in stays open."""
-        if self._owned_client is not None:
-            self._owned_client.close()
-
-    def __enter__(self) -> ElasticsearchCache:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
