@@ -1,7 +1,19 @@
 """Cache LangChain LLM and chat-model answers in Elasticsearch."""
 
 from langchain_es_cache._async.cache import AsyncElasticsearchCache
+from langchain_es_cache._async.embeddings import AsyncElasticsearchEmbeddingsCache
+from langchain_es_cache._common import CacheError, CacheStats, MappingConflictError
 from langchain_es_cache._sync.cache import ElasticsearchCache
+from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._version import __version__
 
-__all__ = ["AsyncElasticsearchCache", "ElasticsearchCache", "__version__"]
+__all__ = [
+    "AsyncElasticsearchCache",
+    "AsyncElasticsearchEmbeddingsCache",
+    "CacheError",
+    "CacheStats",
+    "ElasticsearchCache",
+    "ElasticsearchEmbeddingsCache",
+    "MappingConflictError",
+    "__version__",
+]

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
 import json
 import logging
+import threading
 import warnings
-from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime, timezone
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal
 
+from elasticsearch import ApiError, TransportError
+from elasticsearch.helpers import BulkIndexError, ScanError
 from langchain_core import messages
 from langchain_core._api import LangChainBetaWarning
 from langchain_core.load import dumps, loads
@@ -34,16 +39,28 @@ Clock = Callable[[], datetime]
 LOOKUP_FIELDS = ["llm_output", "timestamp"]
 """The only fields a lookup fetches: the answer, and its age to pick the newest."""
 
+METADATA_STRINGS_AS_KEYWORDS = {
+    "metadata_strings": {
+        "path_match": "metadata.*",
+        "match_mapping_type": "string",
+        "mapping": {"type": "keyword"},
+    }
+}
+"""Strings in `metadata` are exact values, so that ``clear(metadata=...)`` can match."""
+
 LLM_CACHE_MAPPING: dict[str, Any] = {
+    "dynamic_templates": [METADATA_STRINGS_AS_KEYWORDS],
     "properties": {
         "llm_output": {"type": "text", "index": False},
         "llm_params": {"type": "text", "index": False},
         "llm_input": {"type": "text", "index": False},
         "metadata": {"type": "object"},
         "timestamp": {"type": "date"},
-    }
+        "namespace": {"type": "keyword"},
+        "llm_string_hash": {"type": "keyword"},
+    },
 }
-"""Field names and types as in langchain-elasticsearch's cache."""
+"""The reference's fields and types, plus what namespaces and filtered clear need."""
 
 # Only generations and messages may come out of a stored entry: a shared index
 # must not be a way to construct arbitrary LangChain objects in our process.
@@ -232,9 +249,20 @@ def cache_key(*parts: str) -> str:
     return digest.hexdigest()
 
 
-def llm_key(prompt: str, llm_string: str) -> str:
-    """Return the document id of the LLM cache entry for `(prompt, llm_string)`."""
-    return cache_key(prompt, llm_string)
+def llm_key(prompt: str, llm_string: str, namespace: str | None = None) -> str:
+    """Return the document id of the LLM cache entry for `(prompt, llm_string)`.
+
+    A namespace is a third, leading part, so no namespace and any namespace
+    never share a key.
+    """
+    if namespace is None:
+        return cache_key(prompt, llm_string)
+    return cache_key(namespace, prompt, llm_string)
+
+
+def llm_string_hash(llm_string: str) -> str:
+    """The indexed stand-in for `llm_string`: filterable, and no parameter text."""
+    return cache_key(llm_string)
 
 
 def build_llm_document(
@@ -246,11 +274,13 @@ def build_llm_document(
     store_input_params: bool,
     metadata: Mapping[str, Any] | None,
     now: datetime,
+    namespace: str | None = None,
 ) -> dict[str, Any]:
     """Build the stored document for one LLM answer.
 
     ``llm_input`` only with `store_input`, ``llm_params`` only with
-    `store_input_params`; ``timestamp`` is `now` in ISO-8601 with its offset.
+    `store_input_params`; ``timestamp`` is `now` in UTC ISO-8601, to the
+    millisecond (the precision of Elasticsearch's ``date``).
     """
     generations = list(return_val)
     if not generations:
@@ -264,8 +294,11 @@ def build_llm_document(
         raise ValueError("the clock must return timezone-aware datetimes")
     body: dict[str, Any] = {
         "llm_output": [dumps(item) for item in generations],
-        "timestamp": now.astimezone(timezone.utc).isoformat(),
+        "timestamp": format_time(now),
+        "llm_string_hash": llm_string_hash(llm_string),
     }
+    if namespace is not None:
+        body["namespace"] = namespace
     if store_input_params:
         body["llm_params"] = llm_string
     if store_input:
@@ -273,6 +306,11 @@ def build_llm_document(
     if metadata is not None:
         body["metadata"] = dict(metadata)
     return body
+
+
+def format_time(when: datetime) -> str:
+    """`when` in UTC ISO-8601 to the millisecond, as stored in ``timestamp``."""
+    return when.astimezone(timezone.utc).isoformat(timespec="milliseconds")
 
 
 def parse_timestamp(source: Mapping[str, Any]) -> datetime | None:
@@ -382,4 +420,439 @@ def sync_use_error(cls_name: str, method: str) -> TypeError:
         f"{cls_name} is async-only, but {method}() was called from sync code "
         f"(for example invoke() or batch()). Use {sync_name} for sync or mixed "
         f"sync/async code, or call the async methods (ainvoke, abatch)."
+    )
+
+
+# --- options beyond the reference: expiry, namespaces, clear filters, errors ---
+
+OnError = Literal["raise", "warn"]
+
+
+def validate_ttl(ttl: object) -> timedelta | None:
+    """Return `ttl` (seconds or `timedelta`) as a positive `timedelta`, or `None`."""
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, (int, float, timedelta)):
+        raise TypeError(f"ttl must be seconds or a timedelta, not {type(ttl).__name__}")
+    value = ttl if isinstance(ttl, timedelta) else timedelta(seconds=ttl)
+    if value <= timedelta(0):
+        raise ValueError(f"ttl must be positive, not {ttl!r}")
+    return value
+
+
+def validate_namespace(namespace: object) -> str | None:
+    """Return `namespace` if it is `None` or a non-empty string."""
+    if namespace is None:
+        return None
+    if not isinstance(namespace, str):
+        raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+    if not namespace:
+        raise ValueError("namespace must not be empty (use None for no namespace)")
+    return namespace
+
+
+def validate_on_error(on_error: object) -> OnError:
+    """Return `on_error` if it is ``"raise"`` or ``"warn"``."""
+    if on_error == "raise" or on_error == "warn":
+        return on_error
+    raise ValueError(f"on_error must be 'raise' or 'warn', not {on_error!r}")
+
+
+def is_expired(source: Mapping[str, Any], ttl: timedelta | None, now: datetime) -> bool:
+    """Tell whether an entry is older than `ttl` (an entry of unknown age is)."""
+    if ttl is None:
+        return False
+    written = parse_timestamp(source)
+    return written is None or now - written > ttl
+
+
+def namespace_filter(namespace: str | None) -> dict[str, Any]:
+    """The query clause selecting a namespace's entries (or those without one)."""
+    if namespace is None:
+        return {"bool": {"must_not": {"exists": {"field": "namespace"}}}}
+    return {"term": {"namespace": namespace}}
+
+
+def older_than_filter(cutoff: datetime) -> dict[str, Any]:
+    """The query clause selecting entries written before `cutoff`."""
+    return {"range": {"timestamp": {"lt": format_time(cutoff)}}}
+
+
+def _flatten(prefix: str, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
+    for key, item in value.items():
+        if isinstance(item, Mapping):
+            yield from _flatten(f"{prefix}.{key}", item)
+        else:
+            yield f"{prefix}.{key}", item
+
+
+CLEAR_FILTERS = ("llm_string", "metadata", "older_than")
+
+
+def clear_query(
+    filters: Mapping[str, Any], *, namespace: str | None, now: datetime
+) -> dict[str, Any]:
+    """Return the query selecting what ``clear(**filters)`` deletes.
+
+    Accepted filters, all optional and combined with AND:
+    ``llm_string`` (entries of that model configuration), ``older_than``
+    (seconds or `timedelta`: entries written longer ago), ``metadata`` (a dict:
+    entries whose stored metadata has each of these values). Always limited to
+    the cache's own namespace.
+    """
+    unknown = sorted(set(filters) - set(CLEAR_FILTERS))
+    if unknown:
+        raise TypeError(
+            f"clear() got unexpected keyword argument(s) {', '.join(unknown)}; "
+            f"accepted: {', '.join(CLEAR_FILTERS)}"
+        )
+    clauses = [namespace_filter(namespace)]
+    if filters.get("llm_string") is not None:
+        llm_string = filters["llm_string"]
+        if not isinstance(llm_string, str):
+            raise TypeError("clear(llm_string=...) must be a str")
+        clauses.append({"term": {"llm_string_hash": llm_string_hash(llm_string)}})
+    if filters.get("older_than") is not None:
+        age = validate_ttl(filters["older_than"])
+        assert age is not None
+        clauses.append(older_than_filter(now - age))
+    if filters.get("metadata") is not None:
+        wanted = validate_metadata(filters["metadata"])
+        assert wanted is not None
+        clauses.extend(
+            {"term": {field: value}} for field, value in _flatten("metadata", wanted)
+        )
+    return {"bool": {"filter": clauses}}
+
+
+class CacheError(Exception):
+    """A cache operation failed in Elasticsearch; ``__cause__`` holds the reason."""
+
+
+ES_ERRORS = (ApiError, TransportError, BulkIndexError, ScanError)
+"""What a failing cluster raises: `on_error` decides what becomes of these."""
+
+
+@dataclass(frozen=True)
+class CacheStats:
+    """Counts since the cache was constructed."""
+
+    hits: int = 0
+    misses: int = 0
+    writes: int = 0
+    errors: int = 0
+
+
+class Outcomes:
+    """Counts what happens and applies the `on_error` policy; safe across threads.
+
+    A lock, not atomics: `+=` on an attribute is not atomic across threads, and
+    the lock is never held across an ``await``.
+    """
+
+    def __init__(self, index: str, on_error: OnError) -> None:
+        self._index = index
+        self._on_error = on_error
+        self._lock = threading.Lock()
+        self._counts = {"hits": 0, "misses": 0, "writes": 0, "errors": 0}
+
+    def count(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            self._counts[name] += amount
+
+    def snapshot(self) -> CacheStats:
+        with self._lock:
+            return CacheStats(**self._counts)
+
+    def failed(self, operation: str, exc: Exception) -> None:
+        """Count an Elasticsearch failure; raise it (``"raise"``) or log it."""
+        self.count("errors")
+        message = f"cache {operation} on index {self._index!r} failed: {exc}"
+        if self._on_error == "raise":
+            raise CacheError(message) from exc
+        logger.warning("%s; continuing without the cache (on_error='warn')", message)
+
+
+def client_server_mismatch(exc: Exception) -> RuntimeError | None:
+    """The clear error for a client 9 refused by an Elasticsearch 8 server, or `None`.
+
+    Such a server answers every request with a 400 ``media_type_header_exception``
+    naming ``compatible-with=9`` in its cause (a ``HEAD`` answer has no body to
+    tell it by).
+    """
+    body = getattr(exc, "body", None)
+    error = body.get("error") if isinstance(body, dict) else None
+    if (
+        not isinstance(error, dict)
+        or error.get("type") != "media_type_header_exception"
+    ):
+        return None
+    cause = error.get("caused_by")
+    reason = str(cause.get("reason", "")) if isinstance(cause, dict) else ""
+    if "compatible-with=9" not in reason:
+        return None
+    return RuntimeError(
+        "elasticsearch client 9 cannot talk to Elasticsearch 8.x servers: "
+        "install elasticsearch>=8,<9 (client 8 talks to 8.x and 9.x servers). "
+        f"The server said: {reason}"
+    )
+
+
+# --- the embeddings cache (a LangChain ByteStore) ---
+
+EMBEDDINGS_CACHE_MAPPING: dict[str, Any] = {
+    "properties": {
+        "text_input": {"type": "text", "index": False},
+        "key_prefix": {"type": "keyword"},
+        "vector_dump": {"type": "binary"},  # no doc_values: the default
+        "metadata": {"type": "object"},
+        "timestamp": {"type": "date"},
+        "namespace": {"type": "keyword"},
+    }
+}
+"""The reference's fields, plus ``key_prefix`` so ``yield_keys(prefix=)`` filters
+in the cluster (the key's first `KEY_PREFIX_CHARS` characters: a keyword term
+must stay under Lucene's 32 KB limit whatever the key's length)."""
+
+EMBEDDING_LOOKUP_FIELDS = ["vector_dump", "timestamp"]
+"""The only fields an embeddings lookup fetches."""
+
+KEY_PREFIX_CHARS = 256
+"""Indexed length of a key: at most 1 KB in UTF-8, far below the term limit."""
+
+STORE_REQUEST_DOCS = 500
+"""Most documents one mget or bulk request of the embeddings cache carries."""
+
+STORE_REQUEST_BYTES = 10 * 1024 * 1024
+"""Most bytes one bulk request of the embeddings cache carries."""
+
+
+class StoreError(RuntimeError):
+    """An embeddings cache request failed in Elasticsearch."""
+
+
+class StoreWriteError(StoreError):
+    """Some keys of an `mset` / `mdelete` failed; ``failures`` says which and why.
+
+    ``failures`` lists ``(key, reason)`` pairs; every key not listed was written
+    (or deleted).
+    """
+
+    def __init__(self, operation: str, failures: list[tuple[str, str]]) -> None:
+        self.failures = failures
+        shown = "; ".join(f"{_short(key)}: {reason}" for key, reason in failures[:10])
+        more = f"; and {len(failures) - 10} more" if len(failures) > 10 else ""
+        super().__init__(
+            f"{operation} failed for {len(failures)} key(s): {shown}{more}"
+        )
+
+
+def _short(key: str) -> str:
+    """`key` for a message: its repr, cut to 80 characters."""
+    return repr(key) if len(key) <= 80 else f"{key[:80]!r}... ({len(key)} chars)"
+
+
+def validate_maximum_duplicates(value: object) -> int:
+    """Return `value` if it is an int of at least 1 (``maximum_duplicates_allowed``)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"maximum_duplicates_allowed must be an int, not {type(value).__name__}"
+        )
+    if value < 1:
+        raise ValueError(f"maximum_duplicates_allowed must be at least 1, not {value}")
+    return value
+
+
+def embedding_key(key: str, namespace: str | None) -> str:
+    """Return the document id of the embeddings cache entry for `key`.
+
+    `cache_key` over ``("embedding", namespace or "", key)``: parts are
+    length-prefixed, so no namespace/key split is ambiguous, and since an empty
+    namespace is refused (`validate_namespace`), "" can stand for "none".
+    """
+    return cache_key("embedding", namespace or "", key)
+
+
+def validate_store_keys(keys: Iterable[object]) -> list[str]:
+    """Return `keys` as a list, each checked to be a str."""
+    checked = list(keys)
+    for key in checked:
+        if not isinstance(key, str):
+            raise TypeError(f"keys must be str, not {type(key).__name__}")
+    return checked  # type: ignore[return-value]
+
+
+def validate_store_pairs(pairs: Iterable[object]) -> None:
+    """Check that every pair is ``(str, bytes)`` before anything is written."""
+    for pair in pairs:
+        if not isinstance(pair, tuple) or len(pair) != 2:
+            raise TypeError("key_value_pairs must hold (key, value) tuples")
+        key, value = pair
+        if not isinstance(key, str):
+            raise TypeError(f"keys must be str, not {type(key).__name__}")
+        if not isinstance(value, bytes):
+            raise TypeError(f"values must be bytes, not {type(value).__name__}")
+
+
+def encode_vector(data: bytes) -> str:
+    """The stored form of a value: standard base64, as Elasticsearch's ``binary``."""
+    return base64.b64encode(data).decode("ascii")
+
+
+def decode_vector(data: str) -> bytes:
+    """The value stored as `data` by `encode_vector`; `ValueError` if not base64."""
+    return base64.b64decode(data, validate=True)
+
+
+def build_embedding_document(
+    key: str,
+    vector: bytes,
+    *,
+    store_input: bool,
+    metadata: Mapping[str, Any] | None,
+    namespace: str | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """Build the stored document for one value of the embeddings cache.
+
+    The key (``text_input``, and its indexed start ``key_prefix``) only with
+    `store_input`; ``timestamp`` is `now` in UTC ISO-8601.
+    """
+    if now.tzinfo is None:
+        raise ValueError("the clock must return timezone-aware datetimes")
+    body: dict[str, Any] = {
+        "vector_dump": encode_vector(vector),
+        "timestamp": format_time(now),
+    }
+    if store_input:
+        body["text_input"] = key
+        body["key_prefix"] = key[:KEY_PREFIX_CHARS]
+    if namespace is not None:
+        body["namespace"] = namespace
+    if metadata is not None:
+        body["metadata"] = dict(metadata)
+    return body
+
+
+def parse_vector(source: Mapping[str, Any] | None, *, index: str) -> bytes | None:
+    """Return the value stored in `source`, or `None` with a warning if unusable."""
+    if source is None:
+        return None
+    raw = source.get("vector_dump")
+    try:
+        if not isinstance(raw, str):
+            raise ValueError("vector_dump is not a string")
+        return decode_vector(raw)
+    except ValueError as exc:
+        logger.warning(
+            "ignoring unreadable embeddings entry in index %s: %s", index, exc
+        )
+        return None
+
+
+def chunked(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    """Yield `items` in lists of at most `size`."""
+    chunk: list[Any] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def mget_doc_error(doc: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The error of one mget answer, `None` for a found or missing document.
+
+    A document of a missing index is simply missing.
+    """
+    error = doc.get("error")
+    if not isinstance(error, dict) or error.get("type") == "index_not_found_exception":
+        return None
+    return error
+
+
+def is_multi_index_doc_error(error: Mapping[str, Any]) -> bool:
+    """Tell whether an mget document failed because an alias has 2+ indices."""
+    return error.get(
+        "type"
+    ) == "illegal_argument_exception" and "more than one index" in str(
+        error.get("reason", "")
+    )
+
+
+def newest_by_id(docs: Iterable[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """Group mget answers by ``_id``; keep each id's newest found ``_source``."""
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for doc in docs:
+        groups.setdefault(str(doc.get("_id")), []).append(doc)
+    found = {}
+    for doc_id, group in groups.items():
+        source = newest_source(group)
+        if source is not None:
+            found[doc_id] = source
+    return found
+
+
+def bulk_failure(item: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(id, reason)`` of a failed bulk item, `None` if it succeeded.
+
+    A delete of something already gone (404) succeeded: the key is not stored.
+    """
+    ((operation, info),) = item.items()
+    status = int(info.get("status", 500))
+    if 200 <= status < 300 or (operation == "delete" and status == 404):
+        return None
+    error = info.get("error")
+    if isinstance(error, dict):
+        reason = f"{error.get('type')}: {error.get('reason')}"
+        cause = error.get("caused_by")
+        if isinstance(cause, dict):
+            reason += f" (caused by {cause.get('type')}: {cause.get('reason')})"
+    else:
+        reason = f"status {status}: {error}"
+    return str(info.get("_id")), reason
+
+
+def stored_keys_query(prefix: str | None, namespace: str | None) -> dict[str, Any]:
+    """The query selecting a namespace's stored keys starting with `prefix`."""
+    clauses: list[dict[str, Any]] = [
+        namespace_filter(namespace),
+        {"exists": {"field": "key_prefix"}},
+    ]
+    if prefix:
+        clauses.append({"prefix": {"key_prefix": prefix[:KEY_PREFIX_CHARS]}})
+    return {"bool": {"filter": clauses}}
+
+
+def stored_key(hit: Mapping[str, Any], prefix: str | None) -> str | None:
+    """The key stored in a search hit, if it has one starting with `prefix`.
+
+    The cluster filters on the key's first `KEY_PREFIX_CHARS` characters; a
+    longer prefix is checked here.
+    """
+    source = hit.get("_source")
+    key = source.get("text_input") if isinstance(source, Mapping) else None
+    if not isinstance(key, str) or (prefix and not key.startswith(prefix)):
+        return None
+    return key
+
+
+def no_keys_stored_error(cls_name: str) -> ValueError:
+    """The error for listing keys of a cache that does not store them."""
+    return ValueError(
+        f"{cls_name} was created with store_input=False, so it stores no keys "
+        "and cannot list them: use store_input=True to make yield_keys work"
+    )
+
+
+def store_sync_use_error(cls_name: str, method: str) -> TypeError:
+    """The error for a sync call on an async-only store."""
+    sync_name = cls_name.removeprefix("Async")
+    return TypeError(
+        f"{cls_name} is async-only, but {method}() was called from sync code "
+        f"(for example embed_documents()). Use {sync_name} for sync or mixed "
+        f"sync/async code, or call the async methods (aembed_documents, "
+        f"a{method})."
     )

@@ -6,13 +6,15 @@ prefix, so the sync twin imports the plain names from here.
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.stores import ByteStore
 
-from langchain_es_cache._common import sync_use_error
+from langchain_es_cache._common import store_sync_use_error, sync_use_error
 
-__all__ = ["AsyncBaseCache", "BaseCache"]
+__all__ = ["AsyncBaseCache", "AsyncByteStore", "BaseCache", "ByteStore"]
 
 
 class AsyncBaseCache(BaseCache):
@@ -30,3 +32,23 @@ class AsyncBaseCache(BaseCache):
 
     def clear(self, **kwargs: Any) -> None:
         raise sync_use_error(type(self).__name__, "clear")
+
+
+class AsyncByteStore(ByteStore):
+    """A LangChain byte store that only works from async code.
+
+    The sync methods raise a `TypeError` that names the sync class, instead of
+    blocking the event loop.
+    """
+
+    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
+        raise store_sync_use_error(type(self).__name__, "mget")
+
+    def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
+        raise store_sync_use_error(type(self).__name__, "mset")
+
+    def mdelete(self, keys: Sequence[str]) -> None:
+        raise store_sync_use_error(type(self).__name__, "mdelete")
+
+    def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]:
+        raise store_sync_use_error(type(self).__name__, "yield_keys")

@@ -33,6 +33,15 @@ def es_conn() -> Iterator[es_server.Connection]:
 
 
 @pytest.fixture(scope="session")
+def spare_node() -> Iterator[es_server.ServerInfo]:
+    """A second node of our own, that tests may stop and start again."""
+    if es_server.from_env() is not None:
+        pytest.skip("stopping nodes needs the project's own server, not ES_URL")
+    with es_server.running(name="es-spare") as info:
+        yield info
+
+
+@pytest.fixture(scope="session")
 def api_key_settings(es_conn: es_server.Connection) -> dict[str, Any]:
     """Cache constructor arguments authenticating with an API key."""
     if es_conn.api_key is None:

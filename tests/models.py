@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import struct
+import threading
 from typing import Any
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import LLM, BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
@@ -79,3 +83,33 @@ class CountingLLM(LLM):
     ) -> str:
         self._calls += 1
         return f"completion of {prompt!r}"
+
+
+class CountingEmbeddings(Embeddings):
+    """A deterministic embedding model; records every text it embeds.
+
+    Each vector is derived from the text's SHA-256, as full-precision doubles
+    (so a lossy cache would show), and `vector` recomputes it without counting.
+    """
+
+    def __init__(self, dimensions: int = 8) -> None:
+        self.dimensions = dimensions
+        self.embedded: list[str] = []
+        self._lock = threading.Lock()
+
+    def vector(self, text: str) -> list[float]:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()
+        while len(digest) < 8 * self.dimensions:
+            digest += hashlib.sha256(digest).digest()
+        return [
+            struct.unpack("<Q", digest[8 * i : 8 * i + 8])[0] / 2**64 * 2 - 1
+            for i in range(self.dimensions)
+        ]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            self.embedded.extend(texts)
+        return [self.vector(text) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]

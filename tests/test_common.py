@@ -102,7 +102,8 @@ def test_build_document_fields() -> None:
     )
     assert doc == {
         "llm_output": [dumps(g) for g in generations],
-        "timestamp": "2026-01-02T01:04:05+00:00",
+        "timestamp": "2026-01-02T01:04:05.000+00:00",
+        "llm_string_hash": _common.cache_key("l"),
         "llm_params": "l",
         "llm_input": "p",
         "metadata": {"k": 1},
@@ -116,7 +117,7 @@ def test_build_document_fields() -> None:
         metadata=None,
         now=NOW,
     )
-    assert set(bare) == {"llm_output", "timestamp"}
+    assert set(bare) == {"llm_output", "timestamp", "llm_string_hash"}
 
 
 @pytest.mark.parametrize(

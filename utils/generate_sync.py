@@ -40,10 +40,16 @@ REPLACEMENTS = {
     "abatch": "batch",
     "aclear": "clear",
     "aclose": "close",
+    "aembed_documents": "embed_documents",
     "agenerate": "generate",
     "ainvoke": "invoke",
     "alookup": "lookup",
+    "amdelete": "mdelete",
+    "amget": "mget",
+    "amset": "mset",
+    "apurge_expired": "purge_expired",
     "aupdate": "update",
+    "ayield_keys": "yield_keys",
 }
 
 HEADER = (

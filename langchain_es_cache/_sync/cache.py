@@ -5,7 +5,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from datetime import timedelta
 from typing import Any
 
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
@@ -13,7 +14,7 @@ from elasticsearch.helpers import bulk, scan
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache import _common
-from langchain_es_cache._common import Clock, Refresh
+from langchain_es_cache._common import Clock, OnError, Refresh
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
 
@@ -44,6 +45,9 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         es_user: str | None = None,
         es_api_key: str | None = None,
         es_password: str | None = None,
+        namespace: str | None = None,
+        ttl: float | timedelta | None = None,
+        on_error: OnError = "raise",
         refresh: Refresh = False,
         clock: Clock = _common.utc_now,
     ) -> None:
@@ -60,6 +64,11 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             es_user: User for basic authentication, with `es_password`.
             es_api_key: Encoded API key, instead of user and password.
             es_password: Password for `es_user`.
+            namespace: Keeps this cache's entries apart from other caches' in
+                the same index: part of the key, and the scope of `clear`.
+            ttl: Entries older than this (seconds or `timedelta`) are misses.
+            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
+                ``"warn"``: log it and go on as on a miss.
             refresh: Refresh after each write (`True`, ``"wait_for"``) so that
                 searches of your own see it; lookups never need it.
             clock: Returns the current aware datetime; for tests.
@@ -72,12 +81,15 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             es_user=es_user,
             es_api_key=es_api_key,
             es_password=es_password,
+            on_error=on_error,
         )
         self._store_input = _common.validate_flag("store_input", store_input)
         self._store_input_params = _common.validate_flag(
             "store_input_params", store_input_params
         )
         self._metadata = _common.validate_metadata(metadata)
+        self._namespace = _common.validate_namespace(namespace)
+        self._ttl = _common.validate_ttl(ttl)
         self._refresh = _common.validate_refresh(refresh)
         self._clock = clock
         self._multi_index = False
@@ -94,11 +106,25 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             store_input_params=self._store_input_params,
             metadata=self._metadata,
             now=self._clock(),
+            namespace=self._namespace,
         )
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
-        key = _common.llm_key(prompt, llm_string)
+        key = _common.llm_key(prompt, llm_string, self._namespace)
+        try:
+            source = self._fetch(key)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("lookup", exc)
+            return None
+        if source is not None and _common.is_expired(source, self._ttl, self._clock()):
+            source = None
+        found = _common.parse_generations(source, index=self._index_name, key=key)
+        self._outcomes.count("misses" if found is None else "hits")
+        return found
+
+    def _fetch(self, key: str) -> Mapping[str, Any] | None:
+        """Realtime-read the newest copy of `key`, or `None`."""
         if not self._multi_index:
             try:
                 doc = self._client.get(
@@ -109,66 +135,111 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             except NotFoundError:
                 return None
             except BadRequestError as exc:
+                if mismatch := _common.client_server_mismatch(exc):
+                    raise mismatch from exc
                 if not _common.is_multi_index_error(exc):
                     raise
                 # A get cannot span the indices of an alias: from now on read
                 # them all and keep the newest copy.
                 self._multi_index = True
             else:
-                return _common.parse_generations(
-                    doc.get("_source"), index=self._index_name, key=key
-                )
-        source = _common.newest_source(self._get_everywhere(key))
-        return _common.parse_generations(source, index=self._index_name, key=key)
-
-    def _get_everywhere(self, key: str) -> list[dict[str, Any]]:
-        """Realtime-read `key` from every index behind the alias."""
+                source: Mapping[str, Any] | None = doc.get("_source")
+                return source
         try:
             aliases = self._client.indices.get_alias(name=self._index_name)
         except NotFoundError:
-            return []
+            return None
         response = self._client.mget(
             docs=[{"_index": index, "_id": key} for index in sorted(aliases)],
             source_includes=_common.LOOKUP_FIELDS,
         )
-        docs: list[dict[str, Any]] = response["docs"]
-        return docs
+        return _common.newest_source(response["docs"])
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`."""
         document = self.build_document(prompt, llm_string, return_val)
-        alias = self.is_alias()
-        self._client.index(
-            index=self._index_name,
-            id=_common.llm_key(prompt, llm_string),
-            document=document,
-            # Through an alias, never let a write auto-create an index named
-            # like the alias.
-            require_alias=alias,
-            refresh=self._refresh,
-        )
+        try:
+            alias = self.is_alias()
+            self._client.index(
+                index=self._index_name,
+                id=_common.llm_key(prompt, llm_string, self._namespace),
+                document=document,
+                # Through an alias, never let a write auto-create an index named
+                # like the alias.
+                require_alias=alias,
+                refresh=self._refresh,
+            )
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("update", exc)
+            return
+        self._outcomes.count("writes")
 
     def clear(self, **kwargs: Any) -> None:
-        """Delete every entry of the cache, in every index behind an alias."""
+        """Delete the cache's entries (in its namespace), or those matching filters.
+
+        Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
+        `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
+        many entries were deleted.
+        """
+        query = _common.clear_query(
+            kwargs, namespace=self._namespace, now=self._clock()
+        )
+        try:
+            deleted = self._delete_matching(query)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("clear", exc)
+            return
+        logger.info("cleared %d entries from %s", deleted, self._index_name)
+
+    def purge_expired(self) -> int:
+        """Delete the entries older than `ttl` (in the namespace); return how many."""
+        if self._ttl is None:
+            raise ValueError("purge_expired() needs a cache constructed with a ttl")
+        query = {
+            "bool": {
+                "filter": [
+                    _common.namespace_filter(self._namespace),
+                    _common.older_than_filter(self._clock() - self._ttl),
+                ]
+            }
+        }
+        try:
+            deleted = self._delete_matching(query)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("purge_expired", exc)
+            return 0
+        logger.info("purged %d expired entries from %s", deleted, self._index_name)
+        return deleted
+
+    def _delete_matching(self, query: dict[str, Any]) -> int:
+        """Delete what `query` matches in every index behind the name; count it.
+
+        Scan and bulk delete: the test server, like some managed clusters, has no
+        ``_delete_by_query``.
+        """
         try:
             # A scan only sees refreshed documents: make recent writes visible.
             self._client.indices.refresh(index=self._index_name)
         except NotFoundError:
-            return
+            return 0
+        except BadRequestError as exc:
+            if mismatch := _common.client_server_mismatch(exc):
+                raise mismatch from exc
+            raise
         deleted, _ = bulk(
             self._client,
-            self._delete_actions(),
+            self._delete_actions(query),
             # A document deleted or rewritten by a racing writer is not a failure.
             ignore_status=(404,),
             stats_only=True,
         )
-        logger.info("cleared %d entries from %s", deleted, self._index_name)
+        return deleted
 
-    def _delete_actions(self) -> Iterator[dict[str, Any]]:
+    def _delete_actions(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for hit in scan(
             self._client,
             index=self._index_name,
-            query={"query": {"match_all": {}}},
+            query={"query": query},
             _source=False,
             size=1000,
         ):

@@ -37,8 +37,12 @@ class CacheIndex:
         es_user: str | None,
         es_api_key: str | None,
         es_password: str | None,
+        on_error: _common.OnError,
     ) -> None:
         self._index_name = _common.validate_index_name(index_name)
+        self._outcomes = _common.Outcomes(
+            self._index_name, _common.validate_on_error(on_error)
+        )
         settings = _common.client_settings(
             has_client=client is not None,
             es_url=es_url,
@@ -61,6 +65,10 @@ class CacheIndex:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
+
+    def stats(self) -> _common.CacheStats:
+        """Hits, misses, writes and errors since construction."""
+        return self._outcomes.snapshot()
 
     @property
     def mapping(self) -> dict[str, Any]:

@@ -170,7 +170,8 @@ def test_store_flags_off_keep_prompt_and_params_out(
     prompt, params = "secret-prompt-7f3a", "secret-params-9c1d"
     cache.update(prompt, params, [Generation(text="public answer")])
     source = stored(admin, index_name, prompt, params)
-    assert set(source) == {"llm_output", "timestamp"}
+    # A SHA-256 of the parameters stays, for clear(llm_string=...).
+    assert set(source) == {"llm_output", "timestamp", "llm_string_hash"}
     raw = json.dumps(source)
     assert prompt not in raw and params not in raw
     assert cache.lookup(prompt, params) == [Generation(text="public answer")]

@@ -1,0 +1,292 @@
+"""The embeddings cache (a LangChain ``ByteStore``), written once as async code.
+
+The sync twin is generated from it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from typing import Any
+
+from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch.helpers import async_scan, async_streaming_bulk
+
+from langchain_es_cache import _common
+from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._twins import AsyncByteStore
+
+logger = logging.getLogger("langchain_es_cache")
+
+
+class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
+    """LangChain byte store for ``CacheBackedEmbeddings``, stored in Elasticsearch.
+
+    One document per ``(namespace, key)``, with the id given by
+    `langchain_es_cache._common.embedding_key`; the value is stored base64-encoded
+    in ``vector_dump``. ``AsyncElasticsearchEmbeddingsCache`` serves async calls
+    only (``aembed_documents``); ``ElasticsearchEmbeddingsCache`` serves both.
+    """
+
+    MAPPING = _common.EMBEDDINGS_CACHE_MAPPING
+
+    def __init__(
+        self,
+        index_name: str,
+        *,
+        store_input: bool = True,
+        metadata: dict[str, Any] | None = None,
+        namespace: str | None = None,
+        maximum_duplicates_allowed: int = 1,
+        client: AsyncElasticsearch | None = None,
+        es_url: str | None = None,
+        es_cloud_id: str | None = None,
+        es_user: str | None = None,
+        es_api_key: str | None = None,
+        es_password: str | None = None,
+    ) -> None:
+        """Validate the settings; no request is sent until first use.
+
+        Args:
+            index_name: Index or alias holding the cache; created on first write.
+            store_input: Store each key in ``text_input`` (needed by
+                `ayield_keys`).
+            metadata: JSON-serializable dict stored with every entry.
+            namespace: Keeps this cache's keys apart from other namespaces in
+                the same index; `None` (not ``""``) for none.
+            maximum_duplicates_allowed: Accepted for compatibility with
+                langchain-elasticsearch (an int of at least 1). Lookups read
+                every index behind an alias in real time and return the newest
+                copy, and deletes remove every copy, so duplicates need no limit.
+            client: A client of your own; never closed or changed by the cache.
+            es_url: URL of the cluster, when the cache creates its own client.
+            es_cloud_id: Elastic Cloud id, instead of `es_url`.
+            es_user: User for basic authentication, with `es_password`.
+            es_api_key: Encoded API key, instead of user and password.
+            es_password: Password for `es_user`.
+        """
+        super().__init__(
+            index_name,
+            client=client,
+            es_url=es_url,
+            es_cloud_id=es_cloud_id,
+            es_user=es_user,
+            es_api_key=es_api_key,
+            es_password=es_password,
+            on_error="raise",
+        )
+        self._store_input = _common.validate_flag("store_input", store_input)
+        self._metadata = _common.validate_metadata(metadata)
+        self._namespace = _common.validate_namespace(namespace)
+        self._maximum_duplicates_allowed = _common.validate_maximum_duplicates(
+            maximum_duplicates_allowed
+        )
+        self._multi_index = False
+
+    @staticmethod
+    def encode_vector(data: bytes) -> str:
+        """Encode a value as stored: base64."""
+        return _common.encode_vector(data)
+
+    @staticmethod
+    def decode_vector(data: str) -> bytes:
+        """Decode a stored value."""
+        return _common.decode_vector(data)
+
+    def build_document(self, text_input: str, vector: bytes) -> dict[str, Any]:
+        """Return the document that `amset` stores for key `text_input`."""
+        return _common.build_embedding_document(
+            text_input,
+            vector,
+            store_input=self._store_input,
+            metadata=self._metadata,
+            namespace=self._namespace,
+            now=_common.utc_now(),
+        )
+
+    def _id(self, key: str) -> str:
+        return _common.embedding_key(key, self._namespace)
+
+    async def amget(self, keys: Sequence[str]) -> list[bytes | None]:
+        """Return the value of each key, in order; `None` for a missing key."""
+        ids = [self._id(key) for key in _common.validate_store_keys(keys)]
+        found: dict[str, bytes] = {}
+        for chunk in _common.chunked(dict.fromkeys(ids), _common.STORE_REQUEST_DOCS):
+            for doc_id, source in (await self._read(chunk)).items():
+                value = _common.parse_vector(source, index=self._index_name)
+                if value is not None:
+                    found[doc_id] = value
+        return [found.get(doc_id) for doc_id in ids]
+
+    async def _read(self, ids: list[str]) -> dict[str, Any]:
+        """Realtime-read `ids`: the newest ``_source`` of each one found."""
+        if not self._multi_index:
+            response = await self._client.mget(
+                index=self._index_name,
+                ids=ids,
+                source_includes=_common.EMBEDDING_LOOKUP_FIELDS,
+            )
+            docs: list[dict[str, Any]] = response["docs"]
+            errors = [e for e in map(_common.mget_doc_error, docs) if e is not None]
+            if not errors:
+                return _common.newest_by_id(docs)
+            if not any(_common.is_multi_index_doc_error(e) for e in errors):
+                raise _common.StoreError(f"mget failed: {errors[0]}")
+            # An alias over several indices: from now on read them all and
+            # keep the newest copy.
+            self._multi_index = True
+        indices = await self._indices()
+        found: dict[str, Any] = {}
+        per_request = max(1, _common.STORE_REQUEST_DOCS // len(indices))
+        for chunk in _common.chunked(ids, per_request):
+            response = await self._client.mget(
+                docs=[
+                    {"_index": index, "_id": doc_id}
+                    for doc_id in chunk
+                    for index in indices
+                ],
+                source_includes=_common.EMBEDDING_LOOKUP_FIELDS,
+            )
+            docs = response["docs"]
+            for error in map(_common.mget_doc_error, docs):
+                if error is not None:
+                    raise _common.StoreError(f"mget failed: {error}")
+            found.update(_common.newest_by_id(docs))
+        return found
+
+    async def _indices(self) -> list[str]:
+        """The indices behind the alias, or the index name itself."""
+        try:
+            aliases = await self._client.indices.get_alias(name=self._index_name)
+        except NotFoundError:
+            return [self._index_name]
+        return sorted(aliases)
+
+    async def amset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
+        """Store each value under its key; realtime-visible to the next `amget`.
+
+        Raises `StoreWriteError` naming every key that failed, and why.
+        """
+        _common.validate_store_pairs(key_value_pairs)
+        if not key_value_pairs:
+            return
+        alias = await self.is_alias()
+        keys: dict[str, str] = {}
+        await self._bulk(
+            "mset",
+            self._index_actions(key_value_pairs, keys),
+            keys,
+            # Through an alias, never let a write auto-create an index named
+            # like the alias.
+            require_alias=alias,
+        )
+
+    def _index_actions(
+        self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
+    ) -> Iterable[dict[str, Any]]:
+        for key, value in pairs:
+            doc_id = self._id(key)
+            keys[doc_id] = key
+            yield {
+                "_op_type": "index",
+                "_index": self._index_name,
+                "_id": doc_id,
+                "_source": self.build_document(key, value),
+            }
+
+    async def amdelete(self, keys: Sequence[str]) -> None:
+        """Delete the keys, every copy in every index behind an alias.
+
+        Missing keys are fine; other failures raise `StoreWriteError`.
+        """
+        checked = _common.validate_store_keys(keys)
+        if not checked:
+            return
+        indices = await self._indices()
+        names = {self._id(key): key for key in checked}
+        actions = (
+            {"_op_type": "delete", "_index": index, "_id": doc_id}
+            for doc_id in names
+            for index in indices
+        )
+        await self._bulk("mdelete", actions, names)
+
+    async def _bulk(
+        self,
+        operation: str,
+        actions: Iterable[dict[str, Any]],
+        keys: dict[str, str],
+        **kwargs: Any,
+    ) -> None:
+        failures: list[tuple[str, str]] = []
+        async for _, item in async_streaming_bulk(
+            self._client,
+            actions,
+            chunk_size=_common.STORE_REQUEST_DOCS,
+            max_chunk_bytes=_common.STORE_REQUEST_BYTES,
+            raise_on_error=False,
+            **kwargs,
+        ):
+            failure = _common.bulk_failure(item)
+            if failure is not None:
+                doc_id, reason = failure
+                failures.append((keys.get(doc_id, doc_id), reason))
+        if failures:
+            raise _common.StoreWriteError(operation, failures)
+
+    async def ayield_keys(self, *, prefix: str | None = None) -> AsyncIterator[str]:
+        """Stream every stored key of the namespace that starts with `prefix`.
+
+        Keys are streamed page by page, never all loaded; a key stored in
+        several indices behind an alias comes once. Needs ``store_input=True``
+        (raises `ValueError` otherwise). Sees writes made before the call.
+        """
+        if not self._store_input:
+            raise _common.no_keys_stored_error(type(self).__name__)
+        if prefix is not None and not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        try:
+            # A scan only sees refreshed documents: make recent writes visible.
+            await self._client.indices.refresh(index=self._index_name)
+        except NotFoundError:
+            return
+        indices = await self._indices()
+        query = {"query": _common.stored_keys_query(prefix, self._namespace)}
+        for position, index in enumerate(indices):
+            page: list[tuple[str, str]] = []
+            async for hit in async_scan(
+                self._client,
+                index=index,
+                query=query,
+                _source=["text_input"],
+                size=_common.STORE_REQUEST_DOCS,
+            ):
+                key = _common.stored_key(hit, prefix)
+                if key is None:
+                    continue
+                if position == 0:
+                    yield key
+                    continue
+                page.append((hit["_id"], key))
+                if len(page) >= _common.STORE_REQUEST_DOCS:
+                    for key in await self._not_in(indices[:position], page):
+                        yield key
+                    page = []
+            if page:
+                for key in await self._not_in(indices[:position], page):
+                    yield key
+
+    async def _not_in(
+        self, indices: list[str], page: list[tuple[str, str]]
+    ) -> list[str]:
+        """The keys of `page` stored in none of `indices` (already streamed)."""
+        response = await self._client.mget(
+            docs=[
+                {"_index": index, "_id": doc_id}
+                for doc_id, _ in page
+                for index in indices
+            ],
+            source=False,
+        )
+        seen = {doc["_id"] for doc in response["docs"] if doc.get("found")}
+        return [key for doc_id, key in page if doc_id not in seen]

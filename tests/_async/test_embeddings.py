@@ -1,0 +1,331 @@
+"""The embeddings cache against the real node, through its API and LangChain."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from elasticsearch import AsyncElasticsearch, Elasticsearch
+from langchain_classic.embeddings import CacheBackedEmbeddings
+
+from langchain_es_cache import AsyncElasticsearchEmbeddingsCache
+from langchain_es_cache._common import StoreWriteError, embedding_key, format_time
+from tests.models import CountingEmbeddings
+
+
+@pytest.fixture
+async def async_store(
+    async_client: AsyncElasticsearch, index_name: str
+) -> AsyncIterator[AsyncElasticsearchEmbeddingsCache]:
+    yield AsyncElasticsearchEmbeddingsCache(index_name, client=async_client)
+
+
+async def collect(store: AsyncElasticsearchEmbeddingsCache, **kwargs: Any) -> list[str]:
+    return [key async for key in store.ayield_keys(**kwargs)]
+
+
+def count(admin: Elasticsearch, index: str) -> int:
+    admin.indices.refresh(index=index)
+    return int(admin.count(index=index)["count"])
+
+
+def stored(admin: Elasticsearch, index: str, key: str, ns: str | None = None) -> Any:
+    return admin.get(index=index, id=embedding_key(key, ns))["_source"]
+
+
+async def test_missing_keys_are_none_in_order(
+    async_store: AsyncElasticsearchEmbeddingsCache,
+    admin: Elasticsearch,
+    index_name: str,
+) -> None:
+    # Never written: every key is missing, and nothing gets created.
+    assert await async_store.amget([]) == []
+    assert await async_store.amget([""]) == [None]
+    assert await async_store.amget(["a", "a", "b"]) == [None, None, None]
+    await async_store.amdelete(["a"])
+    assert not admin.indices.exists(index=index_name)
+    await async_store.amset([("a", b"A"), ("", b"empty")])
+    assert await async_store.amget([]) == []
+    assert await async_store.amget([""]) == [b"empty"]
+    assert await async_store.amget(["a", "b", "a", ""]) == [b"A", None, b"A", b"empty"]
+    await async_store.amdelete(["a", "never-there"])
+    assert await async_store.amget(["a", ""]) == [None, b"empty"]
+
+
+async def test_values_round_trip_exactly(
+    async_store: AsyncElasticsearchEmbeddingsCache,
+) -> None:
+    values = [bytes(range(256)), b"", b"\x00" * 10, "é😀".encode()]
+    pairs = [(f"k{i}", value) for i, value in enumerate(values)]
+    await async_store.amset(pairs)
+    assert await async_store.amget([k for k, _ in pairs]) == values
+
+
+async def test_write_is_visible_without_refresh(
+    async_store: AsyncElasticsearchEmbeddingsCache,
+    admin: Elasticsearch,
+    index_name: str,
+) -> None:
+    await async_store.amset([("k", b"v1")])
+    admin.indices.put_settings(index=index_name, settings={"refresh_interval": "-1"})
+    await async_store.amset([("k", b"v2"), ("new", b"n")])
+    assert await async_store.amget(["k", "new"]) == [b"v2", b"n"]
+    await async_store.amdelete(["k"])
+    assert await async_store.amget(["k", "new"]) == [None, b"n"]
+
+
+async def test_twenty_thousand_keys_in_bounded_requests(
+    async_store: AsyncElasticsearchEmbeddingsCache,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    sizes: dict[str, list[int]] = {"bulk": [], "mget": []}
+    bulk, mget = AsyncElasticsearch.bulk, AsyncElasticsearch.mget
+
+    async def spy_bulk(self: AsyncElasticsearch, *args: Any, **kwargs: Any) -> Any:
+        sizes["bulk"].append(len(kwargs["operations"]) // 2)
+        return await bulk(self, *args, **kwargs)
+
+    async def spy_mget(self: AsyncElasticsearch, *args: Any, **kwargs: Any) -> Any:
+        sizes["mget"].append(len(kwargs.get("ids") or kwargs.get("docs") or []))
+        return await mget(self, *args, **kwargs)
+
+    monkeypatch.setattr(AsyncElasticsearch, "bulk", spy_bulk)
+    monkeypatch.setattr(AsyncElasticsearch, "mget", spy_mget)
+    pairs = [(f"text {i}", i.to_bytes(4, "big") * 40) for i in range(20_000)]
+    await async_store.amset(pairs)
+    keys = [key for key, _ in pairs] + ["absent"]
+    values = await async_store.amget(keys)
+    assert values == [value for _, value in pairs] + [None]
+    assert sum(sizes["bulk"]) == 20_000 and max(sizes["bulk"]) <= 500
+    assert sum(sizes["mget"]) == 20_001 and max(sizes["mget"]) <= 500
+
+
+def make_alias(admin: Elasticsearch, alias: str) -> tuple[str, str]:
+    first, second = f"{alias}-a", f"{alias}-b"
+    admin.indices.create(index=first, settings={"refresh_interval": "-1"})
+    admin.indices.create(index=second, settings={"refresh_interval": "-1"})
+    admin.indices.put_alias(index=first, name=alias, is_write_index=False)
+    admin.indices.put_alias(index=second, name=alias, is_write_index=True)
+    return first, second
+
+
+def put_copy(
+    admin: Elasticsearch,
+    store: AsyncElasticsearchEmbeddingsCache,
+    index: str,
+    key: str,
+    value: bytes,
+    age: timedelta,
+) -> None:
+    document = store.build_document(key, value)
+    document["timestamp"] = format_time(datetime.now(timezone.utc) - age)
+    admin.index(index=index, id=embedding_key(key, None), document=document)
+
+
+async def test_alias_returns_newest_copy_and_delete_removes_all(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    first, second = make_alias(admin, index_name)
+    store = AsyncElasticsearchEmbeddingsCache(index_name, client=async_client)
+    assert await store.is_alias() is True
+    # The newest copy is in the second index for one key, the first for the other.
+    put_copy(admin, store, first, "k1", b"old", timedelta(hours=2))
+    put_copy(admin, store, second, "k1", b"new", timedelta(hours=1))
+    put_copy(admin, store, first, "k2", b"new", timedelta(hours=1))
+    put_copy(admin, store, second, "k2", b"old", timedelta(hours=2))
+    assert await store.amget(["k1", "k2", "k3"]) == [b"new", b"new", None]
+    await store.amset([("k3", b"written")])
+    assert admin.exists(index=second, id=embedding_key("k3", None))
+    assert await store.amget(["k3", "k1"]) == [b"written", b"new"]
+    assert sorted(await collect(store)) == ["k1", "k2", "k3"]
+    await store.amdelete(["k1", "k2"])
+    assert await store.amget(["k1", "k2", "k3"]) == [None, None, b"written"]
+    for index in (first, second):
+        for key in ("k1", "k2"):
+            assert not admin.exists(index=index, id=embedding_key(key, None))
+    assert sorted(admin.indices.get(index=f"{index_name}*")) == [first, second]
+
+
+async def test_namespaces_never_collide(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    stores = {
+        ns: AsyncElasticsearchEmbeddingsCache(
+            index_name, client=async_client, namespace=ns
+        )
+        for ns in (None, "a", "ab", "model-2")
+    }
+    for ns, store in stores.items():
+        await store.amset([("text", f"{ns}".encode()), ("bc", f"bc {ns}".encode())])
+    for ns, store in stores.items():
+        assert await store.amget(["text", "bc"]) == [
+            f"{ns}".encode(),
+            f"bc {ns}".encode(),
+        ]
+        assert sorted(await collect(store)) == ["bc", "text"]
+    # ("a", "bc") and ("ab", "c") are different entries.
+    assert await stores["ab"].amget(["c"]) == [None]
+    assert count(admin, index_name) == 8
+    await stores["a"].amdelete(["text"])
+    assert await stores["a"].amget(["text"]) == [None]
+    assert await stores["ab"].amget(["text"]) == [b"ab"]
+    assert stored(admin, index_name, "text", "model-2")["namespace"] == "model-2"
+    assert "namespace" not in stored(admin, index_name, "text")
+
+
+async def test_yield_keys_streams_every_key_by_prefix(
+    async_store: AsyncElasticsearchEmbeddingsCache, async_client: AsyncElasticsearch
+) -> None:
+    assert await collect(async_store) == []  # no index yet
+    long_prefix = "x" * 300
+    keys = [f"doc/{i}" for i in range(1200)] + [f"query/{i}" for i in range(30)]
+    keys += [long_prefix + "a", long_prefix + "b", "", "ünï/😀"]
+    await async_store.amset([(key, b"v") for key in keys])
+    other = AsyncElasticsearchEmbeddingsCache(
+        async_store._index_name, client=async_client, namespace="other"
+    )
+    await other.amset([("doc/other", b"v")])
+    streamed = await collect(async_store)
+    assert len(streamed) == len(keys)
+    assert set(streamed) == set(keys)
+    assert sorted(await collect(async_store, prefix="query/")) == sorted(
+        k for k in keys if k.startswith("query/")
+    )
+    assert len(await collect(async_store, prefix="doc/")) == 1200
+    assert await collect(async_store, prefix=long_prefix + "a") == [long_prefix + "a"]
+    assert await collect(async_store, prefix="ünï") == ["ünï/😀"]
+    assert await collect(async_store, prefix="nothing") == []
+    assert set(await collect(async_store, prefix="")) == set(keys)
+    assert await collect(other) == ["doc/other"]
+    # A consumer may stop early.
+    async for first in async_store.ayield_keys(prefix="doc/"):
+        assert first.startswith("doc/")
+        break
+
+
+async def test_store_input_off_stores_no_text(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    store = AsyncElasticsearchEmbeddingsCache(
+        index_name, client=async_client, store_input=False, metadata={"m": 1}
+    )
+    secret = "secret-text-7f3a"
+    await store.amset([(secret, b"vector")])
+    source = stored(admin, index_name, secret)
+    assert set(source) == {"vector_dump", "timestamp", "metadata"}
+    assert secret not in json.dumps(source)
+    assert await store.amget([secret]) == [b"vector"]
+    with pytest.raises(ValueError, match="store_input=False"):
+        await collect(store)
+
+
+async def test_stored_document_holds_the_given_key(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    store = AsyncElasticsearchEmbeddingsCache(
+        index_name, client=async_client, metadata={"project": "demo"}, namespace="m"
+    )
+    await store.amset([("the key", b"\x01\x02")])
+    source = stored(admin, index_name, "the key", "m")
+    assert source["text_input"] == "the key"
+    assert store.decode_vector(source["vector_dump"]) == b"\x01\x02"
+    assert source["vector_dump"] == store.encode_vector(b"\x01\x02")
+    assert source["metadata"] == {"project": "demo"}
+    written = datetime.fromisoformat(source["timestamp"])
+    assert abs(datetime.now(timezone.utc) - written) < timedelta(minutes=5)
+    mapping = admin.indices.get_mapping(index=index_name)[index_name]["mappings"]
+    for name, spec in store.mapping["mappings"]["properties"].items():
+        if spec["type"] != "object":
+            assert mapping["properties"][name] == spec, name
+
+
+async def test_partial_bulk_failure_names_the_failed_keys(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    # An indexed copy of text_input fails for keys over Lucene's 32 KB term limit.
+    admin.indices.create(
+        index=index_name,
+        mappings={
+            "properties": {
+                "text_input": {
+                    "type": "text",
+                    "index": False,
+                    "fields": {"raw": {"type": "keyword"}},
+                }
+            }
+        },
+    )
+    store = AsyncElasticsearchEmbeddingsCache(index_name, client=async_client)
+    huge = "h" * 40_000
+    with pytest.raises(StoreWriteError) as failed:
+        await store.amset([("ok", b"1"), (huge, b"2"), ("ok too", b"3")])
+    assert [key for key, _ in failed.value.failures] == [huge]
+    assert "1 key(s)" in str(failed.value)
+    assert "'hhhh" in str(failed.value) and "40000 chars" in str(failed.value)
+    assert "immense" in failed.value.failures[0][1]
+    assert await store.amget(["ok", huge, "ok too"]) == [b"1", None, b"3"]
+
+
+async def test_through_cache_backed_embeddings(
+    async_store: AsyncElasticsearchEmbeddingsCache,
+) -> None:
+    model = CountingEmbeddings()
+    embedder = CacheBackedEmbeddings.from_bytes_store(
+        model, async_store, namespace="counting-1", key_encoder="sha256"
+    )
+    # LangChain embeds each missing text of a batch, duplicates included: the
+    # first batch has none, the second repeats every text and adds one.
+    texts = ["alpha", "beta", "gamma", "", "😀"]
+    first = await embedder.aembed_documents(texts)
+    assert sorted(model.embedded) == sorted(texts)
+    second = await embedder.aembed_documents([*texts, "delta", *texts])
+    assert sorted(model.embedded) == sorted([*texts, "delta"])
+    assert second[len(texts) + 1 :] == second[: len(texts)]
+    expected = [model.vector(text) for text in texts]
+    for got in (first, second[: len(texts)]):
+        assert [[x.hex() for x in v] for v in got] == [
+            [x.hex() for x in v] for v in expected
+        ]
+
+
+@pytest.mark.parametrize("auth", ["api_key", "basic"])
+async def test_own_client_with_credentials(
+    request: pytest.FixtureRequest, index_name: str, auth: str
+) -> None:
+    settings = request.getfixturevalue(f"{auth}_settings")
+    async with AsyncElasticsearchEmbeddingsCache(index_name, **settings) as store:
+        await store.amset([("k", b"v")])
+        assert await store.amget(["k"]) == [b"v"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"namespace": ""}, ValueError, "namespace must not be empty"),
+        ({"maximum_duplicates_allowed": 0}, ValueError, "at least 1"),
+        ({"maximum_duplicates_allowed": True}, TypeError, "must be an int"),
+        ({"store_input": "yes"}, TypeError, "store_input must be a bool"),
+        ({"metadata": {"x": object()}}, ValueError, "JSON-serializable"),
+    ],
+)
+async def test_invalid_settings(
+    async_client: AsyncElasticsearch,
+    kwargs: dict[str, Any],
+    error: type[Exception],
+    match: str,
+) -> None:
+    with pytest.raises(error, match=match):
+        AsyncElasticsearchEmbeddingsCache("cache", client=async_client, **kwargs)
+
+
+async def test_invalid_arguments(
+    async_store: AsyncElasticsearchEmbeddingsCache,
+) -> None:
+    with pytest.raises(TypeError, match="values must be bytes"):
+        await async_store.amset([("k", "not bytes")])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="keys must be str"):
+        await async_store.amget([1])  # type: ignore[list-item]
+    assert await async_store.amget(["k"]) == [None]
