@@ -529,8 +529,9 @@ class CacheError(Exception):
     """A cache operation failed in Elasticsearch; ``__cause__`` holds the reason."""
 
 
-ES_ERRORS = (ApiError, TransportError, BulkIndexError, ScanError)
-"""What a failing cluster raises: `on_error` decides what becomes of these."""
+ES_ERRORS = (ApiError, TransportError, BulkIndexError, ScanError, CacheError)
+"""What a failing cluster raises, and our errors about its answers: `on_error`
+decides what becomes of these."""
 
 
 @dataclass(frozen=True)
@@ -569,6 +570,8 @@ class Outcomes:
         self.count("errors")
         message = f"cache {operation} on index {self._index!r} failed: {exc}"
         if self._on_error == "raise":
+            if isinstance(exc, CacheError):
+                raise exc  # already says what failed, with details to keep
             raise CacheError(message) from exc
         logger.warning("%s; continuing without the cache (on_error='warn')", message)
 
@@ -627,7 +630,7 @@ STORE_REQUEST_BYTES = 10 * 1024 * 1024
 """Most bytes one bulk request of the embeddings cache carries."""
 
 
-class StoreError(RuntimeError):
+class StoreError(CacheError):
     """An embeddings cache request failed in Elasticsearch."""
 
 

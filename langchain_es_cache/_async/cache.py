@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
-from elasticsearch.helpers import async_bulk, async_scan
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache import _common
@@ -79,17 +78,17 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             es_user=es_user,
             es_api_key=es_api_key,
             es_password=es_password,
+            store_input=store_input,
+            metadata=metadata,
+            namespace=namespace,
+            ttl=ttl,
             on_error=on_error,
+            clock=clock,
         )
-        self._store_input = _common.validate_flag("store_input", store_input)
         self._store_input_params = _common.validate_flag(
             "store_input_params", store_input_params
         )
-        self._metadata = _common.validate_metadata(metadata)
-        self._namespace = _common.validate_namespace(namespace)
-        self._ttl = _common.validate_ttl(ttl)
         self._refresh = _common.validate_refresh(refresh)
-        self._clock = clock
         self._multi_index = False
 
     def build_document(
@@ -143,12 +142,8 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             else:
                 source: Mapping[str, Any] | None = doc.get("_source")
                 return source
-        try:
-            aliases = await self._client.indices.get_alias(name=self._index_name)
-        except NotFoundError:
-            return None
         response = await self._client.mget(
-            docs=[{"_index": index, "_id": key} for index in sorted(aliases)],
+            docs=[{"_index": index, "_id": key} for index in await self._indices()],
             source_includes=_common.LOOKUP_FIELDS,
         )
         return _common.newest_source(response["docs"])
@@ -190,59 +185,3 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             self._outcomes.failed("clear", exc)
             return
         logger.info("cleared %d entries from %s", deleted, self._index_name)
-
-    async def apurge_expired(self) -> int:
-        """Delete the entries older than `ttl` (in the namespace); return how many."""
-        if self._ttl is None:
-            raise ValueError("purge_expired() needs a cache constructed with a ttl")
-        query = {
-            "bool": {
-                "filter": [
-                    _common.namespace_filter(self._namespace),
-                    _common.older_than_filter(self._clock() - self._ttl),
-                ]
-            }
-        }
-        try:
-            deleted = await self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
-            self._outcomes.failed("purge_expired", exc)
-            return 0
-        logger.info("purged %d expired entries from %s", deleted, self._index_name)
-        return deleted
-
-    async def _delete_matching(self, query: dict[str, Any]) -> int:
-        """Delete what `query` matches in every index behind the name; count it.
-
-        Scan and bulk delete: the test server, like some managed clusters, has no
-        ``_delete_by_query``.
-        """
-        try:
-            # A scan only sees refreshed documents: make recent writes visible.
-            await self._client.indices.refresh(index=self._index_name)
-        except NotFoundError:
-            return 0
-        except BadRequestError as exc:
-            if mismatch := _common.client_server_mismatch(exc):
-                raise mismatch from exc
-            raise
-        deleted, _ = await async_bulk(
-            self._client,
-            self._delete_actions(query),
-            # A document deleted or rewritten by a racing writer is not a failure.
-            ignore_status=(404,),
-            stats_only=True,
-        )
-        return deleted
-
-    async def _delete_actions(
-        self, query: dict[str, Any]
-    ) -> AsyncIterator[dict[str, Any]]:
-        async for hit in async_scan(
-            self._client,
-            index=self._index_name,
-            query={"query": query},
-            _source=False,
-            size=1000,
-        ):
-            yield {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}

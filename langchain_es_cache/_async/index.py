@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar
 
-from elasticsearch import AsyncElasticsearch, BadRequestError
+from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+from elasticsearch.helpers import async_bulk, async_scan
 from typing_extensions import Self
 
 from langchain_es_cache import _common
@@ -35,9 +38,19 @@ class AsyncCacheIndex:
         es_user: str | None,
         es_api_key: str | None,
         es_password: str | None,
+        store_input: bool,
+        metadata: dict[str, Any] | None,
+        namespace: str | None,
+        ttl: float | timedelta | None,
         on_error: _common.OnError,
+        clock: _common.Clock,
     ) -> None:
         self._index_name = _common.validate_index_name(index_name)
+        self._store_input = _common.validate_flag("store_input", store_input)
+        self._metadata = _common.validate_metadata(metadata)
+        self._namespace = _common.validate_namespace(namespace)
+        self._ttl = _common.validate_ttl(ttl)
+        self._clock = clock
         self._outcomes = _common.Outcomes(
             self._index_name, _common.validate_on_error(on_error)
         )
@@ -109,6 +122,66 @@ class AsyncCacheIndex:
             if not _common.is_error_type(exc, "illegal_argument_exception"):
                 raise
             raise _common.mapping_conflict(self._index_name, exc) from exc
+
+    async def _indices(self) -> list[str]:
+        """The indices behind the alias, or the index name itself."""
+        try:
+            aliases = await self._client.indices.get_alias(name=self._index_name)
+        except NotFoundError:
+            return [self._index_name]
+        return sorted(aliases)
+
+    async def apurge_expired(self) -> int:
+        """Delete the entries older than `ttl` (in the namespace); return how many."""
+        if self._ttl is None:
+            raise ValueError("purge_expired() needs a cache constructed with a ttl")
+        query = {
+            "bool": {
+                "filter": [
+                    _common.namespace_filter(self._namespace),
+                    _common.older_than_filter(self._clock() - self._ttl),
+                ]
+            }
+        }
+        try:
+            deleted = await self._delete_matching(query)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("purge_expired", exc)
+            return 0
+        logger.info("purged %d expired entries from %s", deleted, self._index_name)
+        return deleted
+
+    async def _delete_matching(self, query: dict[str, Any]) -> int:
+        """Delete what `query` matches in every index behind the name; count it.
+
+        Scan and bulk delete: the test server, like some managed clusters, has no
+        ``_delete_by_query``.
+        """
+        try:
+            # A scan only sees refreshed documents: make recent writes visible.
+            await self._client.indices.refresh(index=self._index_name)
+        except NotFoundError:
+            return 0
+        deleted, _ = await async_bulk(
+            self._client,
+            self._delete_actions(query),
+            # A document deleted or rewritten by a racing writer is not a failure.
+            ignore_status=(404,),
+            stats_only=True,
+        )
+        return deleted
+
+    async def _delete_actions(
+        self, query: dict[str, Any]
+    ) -> AsyncIterator[dict[str, Any]]:
+        async for hit in async_scan(
+            self._client,
+            index=self._index_name,
+            query={"query": query},
+            _source=False,
+            size=1000,
+        ):
+            yield {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
 
     async def aclose(self) -> None:
         """Close the client if the cache created it; a client passed in stays open."""

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Sequence
+from datetime import timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import scan, streaming_bulk
 
 from langchain_es_cache import _common
+from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import ByteStore
 
@@ -46,6 +48,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         es_user: str | None = None,
         es_api_key: str | None = None,
         es_password: str | None = None,
+        ttl: float | timedelta | None = None,
+        on_error: OnError = "raise",
+        clock: Clock = _common.utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -66,6 +71,10 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             es_user: User for basic authentication, with `es_password`.
             es_api_key: Encoded API key, instead of user and password.
             es_password: Password for `es_user`.
+            ttl: Values older than this (seconds or `timedelta`) are missing.
+            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
+                ``"warn"``: log it; reads then return `None` for every key.
+            clock: Returns the current aware datetime; for tests.
         """
         super().__init__(
             index_name,
@@ -75,11 +84,13 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             es_user=es_user,
             es_api_key=es_api_key,
             es_password=es_password,
-            on_error="raise",
+            store_input=store_input,
+            metadata=metadata,
+            namespace=namespace,
+            ttl=ttl,
+            on_error=on_error,
+            clock=clock,
         )
-        self._store_input = _common.validate_flag("store_input", store_input)
-        self._metadata = _common.validate_metadata(metadata)
-        self._namespace = _common.validate_namespace(namespace)
         self._maximum_duplicates_allowed = _common.validate_maximum_duplicates(
             maximum_duplicates_allowed
         )
@@ -103,7 +114,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             store_input=self._store_input,
             metadata=self._metadata,
             namespace=self._namespace,
-            now=_common.utc_now(),
+            now=self._clock(),
         )
 
     def _id(self, key: str) -> str:
@@ -113,12 +124,25 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         """Return the value of each key, in order; `None` for a missing key."""
         ids = [self._id(key) for key in _common.validate_store_keys(keys)]
         found: dict[str, bytes] = {}
-        for chunk in _common.chunked(dict.fromkeys(ids), _common.STORE_REQUEST_DOCS):
-            for doc_id, source in (self._read(chunk)).items():
-                value = _common.parse_vector(source, index=self._index_name)
-                if value is not None:
-                    found[doc_id] = value
-        return [found.get(doc_id) for doc_id in ids]
+        now = self._clock()
+        try:
+            for chunk in _common.chunked(
+                dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
+            ):
+                for doc_id, source in (self._read(chunk)).items():
+                    if _common.is_expired(source, self._ttl, now):
+                        continue
+                    value = _common.parse_vector(source, index=self._index_name)
+                    if value is not None:
+                        found[doc_id] = value
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("mget", exc)
+            return [None] * len(ids)
+        values = [found.get(doc_id) for doc_id in ids]
+        hits = sum(value is not None for value in values)
+        self._outcomes.count("hits", hits)
+        self._outcomes.count("misses", len(values) - hits)
+        return values
 
     def _read(self, ids: list[str]) -> dict[str, Any]:
         """Realtime-read `ids`: the newest ``_source`` of each one found."""
@@ -156,14 +180,6 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             found.update(_common.newest_by_id(docs))
         return found
 
-    def _indices(self) -> list[str]:
-        """The indices behind the alias, or the index name itself."""
-        try:
-            aliases = self._client.indices.get_alias(name=self._index_name)
-        except NotFoundError:
-            return [self._index_name]
-        return sorted(aliases)
-
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
         """Store each value under its key; realtime-visible to the next `amget`.
 
@@ -172,16 +188,21 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         _common.validate_store_pairs(key_value_pairs)
         if not key_value_pairs:
             return
-        alias = self.is_alias()
         keys: dict[str, str] = {}
-        self._bulk(
-            "mset",
-            self._index_actions(key_value_pairs, keys),
-            keys,
-            # Through an alias, never let a write auto-create an index named
-            # like the alias.
-            require_alias=alias,
-        )
+        try:
+            alias = self.is_alias()
+            self._bulk(
+                "mset",
+                self._index_actions(key_value_pairs, keys),
+                keys,
+                # Through an alias, never let a write auto-create an index named
+                # like the alias.
+                require_alias=alias,
+            )
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("mset", exc)
+            return
+        self._outcomes.count("writes", len(key_value_pairs))
 
     def _index_actions(
         self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
@@ -204,14 +225,17 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         checked = _common.validate_store_keys(keys)
         if not checked:
             return
-        indices = self._indices()
         names = {self._id(key): key for key in checked}
-        actions = (
-            {"_op_type": "delete", "_index": index, "_id": doc_id}
-            for doc_id in names
-            for index in indices
-        )
-        self._bulk("mdelete", actions, names)
+        try:
+            indices = self._indices()
+            actions = (
+                {"_op_type": "delete", "_index": index, "_id": doc_id}
+                for doc_id in names
+                for index in indices
+            )
+            self._bulk("mdelete", actions, names)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("mdelete", exc)
 
     def _bulk(
         self,

@@ -12,7 +12,12 @@ from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.globals import set_llm_cache
 from langchain_core.outputs import Generation
 
-from langchain_es_cache import AsyncElasticsearchCache, CacheError, CacheStats
+from langchain_es_cache import (
+    AsyncElasticsearchCache,
+    AsyncElasticsearchEmbeddingsCache,
+    CacheError,
+    CacheStats,
+)
 from tests.clock import FakeClock
 from tests.conftest import es_server
 from tests.models import CountingChatModel
@@ -262,4 +267,47 @@ async def test_node_down_fails_open_and_recovers(
     assert await warn.alookup("p", LLM) == answer("stored")
     assert await strict.alookup("p", LLM) == answer("stored")
     await warn.aclose()
+    await strict.aclose()
+
+
+# --- the same options on the embeddings cache --------------------------------
+
+
+async def test_embeddings_ttl_stats_and_purge(
+    async_client: AsyncElasticsearch, index_name: str
+) -> None:
+    clock = FakeClock()
+    store = AsyncElasticsearchEmbeddingsCache(
+        index_name, client=async_client, ttl=60, clock=clock
+    )
+    await store.amset([("old", b"\x01"), ("older", b"\x02")])
+    clock.advance(seconds=30)
+    await store.amset([("new", b"\x03")])
+    clock.advance(seconds=30)  # "old" and "older" are exactly ttl old
+    assert await store.amget(["old", "new", "gone"]) == [b"\x01", b"\x03", None]
+    assert await store.apurge_expired() == 0
+    clock.advance(milliseconds=1)
+    assert await store.amget(["old", "new"]) == [None, b"\x03"]
+    assert await store.apurge_expired() == 2
+    assert store.stats() == CacheStats(hits=3, misses=2, writes=3, errors=0)
+
+
+async def test_embeddings_fail_open(
+    es_conn: es_server.Connection, index_name: str
+) -> None:
+    settings: dict[str, Any] = {
+        "es_url": es_conn.url,
+        "es_user": "elastic",
+        "es_password": "wrong-password",
+    }
+    async with AsyncElasticsearchEmbeddingsCache(
+        index_name, on_error="warn", **settings
+    ) as store:
+        await store.amset([("k", b"v")])
+        assert await store.amget(["k", "j"]) == [None, None]
+        await store.amdelete(["k"])
+        assert store.stats() == CacheStats(errors=3)
+    strict = AsyncElasticsearchEmbeddingsCache(index_name, **settings)
+    with pytest.raises(CacheError, match="cache mget on index"):
+        await strict.amget(["k"])
     await strict.aclose()

@@ -14,7 +14,12 @@ from elasticsearch import Elasticsearch
 from langchain_core.globals import set_llm_cache
 from langchain_core.outputs import Generation
 
-from langchain_es_cache import CacheError, CacheStats, ElasticsearchCache
+from langchain_es_cache import (
+    CacheError,
+    CacheStats,
+    ElasticsearchCache,
+    ElasticsearchEmbeddingsCache,
+)
 from tests.clock import FakeClock
 from tests.conftest import es_server
 from tests.models import CountingChatModel
@@ -252,4 +257,39 @@ def test_node_down_fails_open_and_recovers(
     assert warn.lookup("p", LLM) == answer("stored")
     assert strict.lookup("p", LLM) == answer("stored")
     warn.close()
+    strict.close()
+
+
+# --- the same options on the embeddings cache --------------------------------
+
+
+def test_embeddings_ttl_stats_and_purge(client: Elasticsearch, index_name: str) -> None:
+    clock = FakeClock()
+    store = ElasticsearchEmbeddingsCache(index_name, client=client, ttl=60, clock=clock)
+    store.mset([("old", b"\x01"), ("older", b"\x02")])
+    clock.advance(seconds=30)
+    store.mset([("new", b"\x03")])
+    clock.advance(seconds=30)  # "old" and "older" are exactly ttl old
+    assert store.mget(["old", "new", "gone"]) == [b"\x01", b"\x03", None]
+    assert store.purge_expired() == 0
+    clock.advance(milliseconds=1)
+    assert store.mget(["old", "new"]) == [None, b"\x03"]
+    assert store.purge_expired() == 2
+    assert store.stats() == CacheStats(hits=3, misses=2, writes=3, errors=0)
+
+
+def test_embeddings_fail_open(es_conn: es_server.Connection, index_name: str) -> None:
+    settings: dict[str, Any] = {
+        "es_url": es_conn.url,
+        "es_user": "elastic",
+        "es_password": "wrong-password",
+    }
+    with ElasticsearchEmbeddingsCache(index_name, on_error="warn", **settings) as store:
+        store.mset([("k", b"v")])
+        assert store.mget(["k", "j"]) == [None, None]
+        store.mdelete(["k"])
+        assert store.stats() == CacheStats(errors=3)
+    strict = ElasticsearchEmbeddingsCache(index_name, **settings)
+    with pytest.raises(CacheError, match="cache mget on index"):
+        strict.mget(["k"])
     strict.close()
