@@ -32,8 +32,8 @@ def model() -> FakeListChatModel:
     return FakeListChatModel(responses=["Paris."], sleep=LATENCY)
 
 
-def report(label: str, seconds: float, answer: object) -> None:
-    verdict = "hit " if seconds < LATENCY else "miss"
+def report(label: str, hit: bool, seconds: float, answer: object) -> None:
+    verdict = "hit " if hit else "miss"
     print(f"  {label:<8} {verdict}  {seconds * 1000:7.1f} ms  -> {answer}")
 
 
@@ -43,9 +43,10 @@ def sync_part(settings: dict[str, Any], index: str) -> None:
         set_llm_cache(cache)
         chat = model()
         for label in ("first", "second"):
-            start = time.perf_counter()
+            hits, start = cache.stats().hits, time.perf_counter()
             answer = chat.invoke(QUESTION)
-            report(label, time.perf_counter() - start, answer.content)
+            seconds = time.perf_counter() - start
+            report(label, cache.stats().hits > hits, seconds, answer.content)
     set_llm_cache(None)
 
 
@@ -55,9 +56,10 @@ async def async_part(settings: dict[str, Any], index: str) -> None:
         set_llm_cache(cache)
         chat = model()
         for label in ("first", "second"):
-            start = time.perf_counter()
+            hits, start = cache.stats().hits, time.perf_counter()
             answer = await chat.ainvoke(QUESTION)
-            report(label, time.perf_counter() - start, answer.content)
+            seconds = time.perf_counter() - start
+            report(label, cache.stats().hits > hits, seconds, answer.content)
     set_llm_cache(None)
 
 
@@ -78,7 +80,7 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     sync_index, async_index = f"demo-sync-{run}", f"demo-async-{run}"
     with es_server.cluster() as conn:
-        settings: dict[str, Any] = {"es_url": conn.url, **conn.cache_auth()}
+        settings = conn.cache_settings()
         admin = Elasticsearch(conn.url, **conn.client_auth())
         try:
             print(f"Elasticsearch at {conn.url}; the model takes {LATENCY} s a call.\n")

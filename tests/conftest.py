@@ -16,15 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "utils"))
 import es_server
 
 
-def client_auth(conn: es_server.Connection) -> dict[str, Any]:
-    """Client keyword arguments authenticating as `conn` says: API key first."""
-    if conn.api_key is not None:
-        return {"api_key": conn.api_key}
-    if conn.user is not None and conn.password is not None:
-        return {"basic_auth": (conn.user, conn.password)}
-    return {}
-
-
 @pytest.fixture(scope="session")
 def es_conn() -> Iterator[es_server.Connection]:
     """The cluster under test: ES_URL's if set, else a node started for this run."""
@@ -64,7 +55,7 @@ def basic_settings(es_conn: es_server.Connection) -> dict[str, Any]:
 @pytest.fixture(scope="session")
 def admin(es_conn: es_server.Connection) -> Iterator[Elasticsearch]:
     """A sync client for setting up and inspecting what the tests create."""
-    client = Elasticsearch(es_conn.url, **client_auth(es_conn))
+    client = Elasticsearch(es_conn.url, **es_conn.client_auth())
     yield client
     client.close()
 

@@ -113,3 +113,28 @@ class CountingEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+class TableEmbeddings(Embeddings):
+    """A deterministic embedding model for the semantic cache: a table of vectors.
+
+    Paraphrases are given close directions and unrelated texts distant ones, so
+    similarities are exact and known in advance. A text not in the table is an
+    error (a test that embeds what it did not plan). Records what it embeds.
+    """
+
+    def __init__(self, vectors: dict[str, list[float]]) -> None:
+        self.vectors = vectors
+        self.embedded: list[str] = []
+        self._lock = threading.Lock()
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        with self._lock:
+            self.embedded.extend(texts)
+        missing = [text for text in texts if text not in self.vectors]
+        if missing:
+            raise KeyError(f"no test vector for {missing}")
+        return [list(self.vectors[text]) for text in texts]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_documents([text])[0]

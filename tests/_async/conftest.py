@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from tests.conftest import client_auth, es_server
+from tests.conftest import es_server
 
 
 @pytest.fixture
@@ -15,6 +15,6 @@ async def async_client(
     es_conn: es_server.Connection,
 ) -> AsyncIterator[AsyncElasticsearch]:
     """A client of the test's own, authenticated with the run's API key."""
-    client = AsyncElasticsearch(es_conn.url, **client_auth(es_conn))
+    client = AsyncElasticsearch(es_conn.url, **es_conn.client_auth())
     yield client
     await client.close()

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.conftest import client_auth, es_server
+from tests.conftest import es_server
 
 
 @pytest.fixture
@@ -17,6 +17,6 @@ def client(
     es_conn: es_server.Connection,
 ) -> Iterator[Elasticsearch]:
     """A client of the test's own, authenticated with the run's API key."""
-    client = Elasticsearch(es_conn.url, **client_auth(es_conn))
+    client = Elasticsearch(es_conn.url, **es_conn.client_auth())
     yield client
     client.close()
