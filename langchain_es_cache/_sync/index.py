@@ -52,7 +52,7 @@ class CacheIndex:
         self._metadata = _common.validate_metadata(metadata)
         self._namespace = _common.validate_namespace(namespace)
         self._ttl = _common.validate_ttl(ttl)
-        self._clock = clock
+        self._clock = _common.validate_clock(clock)
         self._outcomes = _common.Outcomes(
             self._index_name, _common.validate_on_error(on_error)
         )
@@ -104,7 +104,7 @@ class CacheIndex:
             self._put_mapping()
             return True
         try:
-            indices.create(index=self._index_name, mappings=self.MAPPING)
+            indices.create(index=self._index_name, mappings=self.mapping["mappings"])
             logger.debug("created cache index %s", self._index_name)
         except BadRequestError as exc:
             # Another task, thread or process created it first: fine.
@@ -115,7 +115,9 @@ class CacheIndex:
 
     def _put_mapping(self) -> None:
         try:
-            self._client.indices.put_mapping(index=self._index_name, **self.MAPPING)
+            self._client.indices.put_mapping(
+                index=self._index_name, **self.mapping["mappings"]
+            )
         except BadRequestError as exc:
             if not _common.is_error_type(exc, "illegal_argument_exception"):
                 raise

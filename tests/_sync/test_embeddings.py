@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
-from langchain_classic.embeddings import CacheBackedEmbeddings
+
+try:
+    from langchain_classic.embeddings import CacheBackedEmbeddings
+except ImportError:  # langchain-core 0.3: it lives in langchain
+    from langchain.embeddings import CacheBackedEmbeddings  # type: ignore[no-redef]
 
 from langchain_es_cache import ElasticsearchEmbeddingsCache
 from langchain_es_cache._common import StoreWriteError, embedding_key, format_time
