@@ -623,8 +623,15 @@ class Outcomes:
             return CacheStats(**self._counts)
 
     def failed(self, operation: str, exc: Exception) -> None:
-        """Count an Elasticsearch failure; raise it (``"raise"``) or log it."""
+        """Count an Elasticsearch failure; raise it (``"raise"``) or log it.
+
+        A client the server cannot talk to is a setup mistake no retry fixes:
+        that always raises, whatever `on_error` says.
+        """
         self.count("errors")
+        mismatch = client_server_mismatch(exc)
+        if mismatch is not None:
+            raise mismatch from exc
         message = f"cache {operation} on index {self._index!r} failed: {exc}"
         if self._on_error == "raise":
             if isinstance(exc, CacheError):
@@ -1033,6 +1040,8 @@ def semantic_knn(
     model, namespace or age can never take the one place of a valid entry.
     """
     filters = [
+        {"term": {"llm_string_hash": llm_string_hash(llm_string)}},
+        namespace_filter(namespace),
     ]
     if ttl is not None:
         filters.append({"range": {"timestamp": {"gte": format_time(now - ttl)}}})

@@ -6,7 +6,11 @@ prefix, so the sync twin imports the plain names from here.
 
 from __future__ import annotations
 
+import asyncio
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
+from types import TracebackType
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
@@ -14,7 +18,65 @@ from langchain_core.stores import ByteStore
 
 from langchain_es_cache._common import store_sync_use_error, sync_use_error
 
-__all__ = ["AsyncBaseCache", "AsyncByteStore", "BaseCache", "ByteStore"]
+__all__ = [
+    "AsyncBaseCache",
+    "AsyncByteStore",
+    "AsyncIndexLock",
+    "BaseCache",
+    "ByteStore",
+    "IndexLock",
+]
+
+
+class AsyncIndexLock:
+    """Lets one task at a time prepare the index: an `asyncio.Lock` per event loop.
+
+    A cache object may serve several event loops in turn (one per
+    ``asyncio.run``); an `asyncio.Lock` must not outlive its loop.
+    """
+
+    def __init__(self) -> None:
+        self._locks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Lock
+        ] = weakref.WeakKeyDictionary()
+        self._guard = threading.Lock()
+
+    def _lock(self) -> asyncio.Lock:
+        loop = asyncio.get_running_loop()
+        with self._guard:
+            lock = self._locks.get(loop)
+            if lock is None:
+                lock = self._locks[loop] = asyncio.Lock()
+            return lock
+
+    async def __aenter__(self) -> None:
+        await self._lock().acquire()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock().release()
+
+
+class IndexLock:
+    """Lets one thread at a time prepare the index (the sync `AsyncIndexLock`)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        self._lock.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
 
 
 class AsyncBaseCache(BaseCache):

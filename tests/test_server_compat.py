@@ -6,9 +6,12 @@ it); the rest of the suite cannot run there, as client 9 cannot talk to 8.x.
 
 from __future__ import annotations
 
+from functools import partial
+
 import elasticsearch
 import pytest
 from elasticsearch import BadRequestError
+from langchain_core.outputs import Generation
 
 from langchain_es_cache import ElasticsearchCache
 from langchain_es_cache._common import client_server_mismatch
@@ -62,8 +65,16 @@ def test_other_errors_are_not_a_mismatch(body: object) -> None:
 )
 def test_client_9_against_server_8_says_so(basic_settings: dict[str, str]) -> None:
     # Nothing can be created, so there is nothing to clean up either.
-    with ElasticsearchCache("test-client-mismatch", **basic_settings) as cache:
-        for call in (lambda: cache.lookup("p", "l"), cache.clear):
+    for on_error in ("raise", "warn"):  # a setup mistake: raised either way
+        cache = ElasticsearchCache(
+            "test-client-mismatch", on_error=on_error, **basic_settings
+        )
+        for call in (
+            partial(cache.lookup, "p", "l"),
+            partial(cache.update, "p", "l", [Generation(text="x")]),
+            cache.clear,
+        ):
             with pytest.raises(RuntimeError, match="client 9 cannot talk") as info:
                 call()
             assert isinstance(info.value.__cause__, BadRequestError)
+        cache.close()

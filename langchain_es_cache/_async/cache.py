@@ -132,8 +132,6 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             except NotFoundError:
                 return None
             except BadRequestError as exc:
-                if mismatch := _common.client_server_mismatch(exc):
-                    raise mismatch from exc
                 if not _common.is_multi_index_error(exc):
                     raise
                 # A get cannot span the indices of an alias: from now on read

@@ -13,6 +13,7 @@ from elasticsearch.helpers import async_bulk, async_scan
 from typing_extensions import Self
 
 from langchain_es_cache import _common
+from langchain_es_cache._twins import AsyncIndexLock
 
 logger = logging.getLogger("langchain_es_cache")
 
@@ -75,6 +76,7 @@ class AsyncCacheIndex:
             # caller's object is left as it was.
             self._client = client.options(headers={"user-agent": _common.USER_AGENT})
         self._is_alias: bool | None = None
+        self._index_lock = AsyncIndexLock()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
@@ -95,12 +97,21 @@ class AsyncCacheIndex:
         or on every index behind an alias; the answer is then remembered.
         """
         if self._is_alias is None:
-            self._is_alias = await self._prepare_index()
+            # Many tasks or threads using a fresh cache at once prepare it once,
+            # instead of stampeding the master with creates and mappings.
+            async with self._index_lock:
+                if self._is_alias is None:
+                    self._is_alias = await self._prepare_index()
         return self._is_alias
 
     async def _prepare_index(self) -> bool:
         indices = self._client.indices
-        if await indices.exists_alias(name=self._index_name):
+        try:
+            # A GET, not a HEAD: an error answer then has a body that says why.
+            await indices.get_alias(name=self._index_name)
+        except NotFoundError:
+            pass
+        else:
             await self._put_mapping()
             return True
         try:

@@ -134,8 +134,6 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             except NotFoundError:
                 return None
             except BadRequestError as exc:
-                if mismatch := _common.client_server_mismatch(exc):
-                    raise mismatch from exc
                 if not _common.is_multi_index_error(exc):
                     raise
                 # A get cannot span the indices of an alias: from now on read
