@@ -59,6 +59,24 @@ def demo(session: nox.Session) -> None:
 
 
 @nox.session
+def semantic_model(session: nox.Session) -> None:
+    """The semantic cache with a real embedding model, fully offline.
+
+    WordLlama's small model ships inside its wheel (about 16 MB of weights, with
+    NumPy and tokenizers; no PyTorch). Downloads from a model hub are disabled.
+    posargs go to pytest.
+    """
+    session.install("-e", ".[semantic-model]")
+    session.run(
+        "pytest",
+        "-s",
+        "tests/test_semantic_model.py",
+        *session.posargs,
+        env={"HF_HUB_OFFLINE": "1"},
+    )
+
+
+@nox.session
 def bench(session: nox.Session) -> None:
     """Benchmarks against the floor and the peers; writes benchmarks/results/.
 

@@ -41,6 +41,7 @@ REPLACEMENTS = {
     "aclear": "clear",
     "aclose": "close",
     "aembed_documents": "embed_documents",
+    "aembed_query": "embed_query",
     "agenerate": "generate",
     "ainvoke": "invoke",
     "alookup": "lookup",
