@@ -421,24 +421,23 @@ def parse_generations(
     return generations
 
 
-def is_multi_index_error(exc: Exception) -> bool:
-    """Tell whether a single-document request failed because an alias has 2+ indices."""
+def api_error(exc: Exception) -> dict[str, Any] | None:
+    """The ``error`` object of an API error's answer, if it has one."""
     body = getattr(exc, "body", None)
     error = body.get("error") if isinstance(body, dict) else None
-    if not isinstance(error, dict):
-        return False
-    reason = str(error.get("reason", ""))
-    return (
-        error.get("type") == "illegal_argument_exception"
-        and "more than one index" in reason
-    )
+    return error if isinstance(error, dict) else None
+
+
+def is_multi_index_error(exc: Exception) -> bool:
+    """Tell whether a single-document request failed because an alias has 2+ indices."""
+    error = api_error(exc)
+    return error is not None and is_multi_index_doc_error(error)
 
 
 def is_error_type(exc: Exception, error_type: str) -> bool:
     """Tell whether an API error's body names `error_type`."""
-    body = getattr(exc, "body", None)
-    error = body.get("error") if isinstance(body, dict) else None
-    return isinstance(error, dict) and error.get("type") == error_type
+    error = api_error(exc)
+    return error is not None and error.get("type") == error_type
 
 
 def wrong_client_error(expected: type, client: object) -> TypeError:
@@ -455,9 +454,8 @@ class MappingConflictError(ValueError):
 
 def mapping_conflict(index: str, exc: Exception) -> MappingConflictError:
     """The error for an index whose mapping conflicts with the cache's."""
-    body = getattr(exc, "body", None)
-    error = body.get("error") if isinstance(body, dict) else None
-    reason = error.get("reason") if isinstance(error, dict) else str(exc)
+    error = api_error(exc)
+    reason = error.get("reason") if error is not None else str(exc)
     return MappingConflictError(
         f"index {index!r} has a mapping that conflicts with the cache's: {reason}. "
         "Use another index_name, or move the data to an index with the cache's "
@@ -465,13 +463,16 @@ def mapping_conflict(index: str, exc: Exception) -> MappingConflictError:
     )
 
 
-def sync_use_error(cls_name: str, method: str) -> TypeError:
-    """The error for a sync call on an async-only cache."""
+def sync_use_error(
+    cls_name: str, method: str, *, callers: str = "invoke() or batch()"
+) -> TypeError:
+    """The error for a sync call (made by LangChain's `callers`) on an async class."""
     sync_name = cls_name.removeprefix("Async")
+    async_callers = ", ".join(f"a{name.strip()}" for name in callers.split(" or "))
     return TypeError(
         f"{cls_name} is async-only, but {method}() was called from sync code "
-        f"(for example invoke() or batch()). Use {sync_name} for sync or mixed "
-        f"sync/async code, or call the async methods (ainvoke, abatch)."
+        f"(for example {callers}). Use {sync_name} for sync or mixed sync/async "
+        f"code, or call the async methods ({async_callers}, a{method}())."
     )
 
 
@@ -647,12 +648,8 @@ def client_server_mismatch(exc: Exception) -> RuntimeError | None:
     naming ``compatible-with=9`` in its cause (a ``HEAD`` answer has no body to
     tell it by).
     """
-    body = getattr(exc, "body", None)
-    error = body.get("error") if isinstance(body, dict) else None
-    if (
-        not isinstance(error, dict)
-        or error.get("type") != "media_type_header_exception"
-    ):
+    error = api_error(exc)
+    if error is None or error.get("type") != "media_type_header_exception":
         return None
     cause = error.get("caused_by")
     reason = str(cause.get("reason", "")) if isinstance(cause, dict) else ""
@@ -911,17 +908,6 @@ def no_keys_stored_error(cls_name: str) -> ValueError:
     return ValueError(
         f"{cls_name} was created with store_input=False, so it stores no keys "
         "and cannot list them: use store_input=True to make yield_keys work"
-    )
-
-
-def store_sync_use_error(cls_name: str, method: str) -> TypeError:
-    """The error for a sync call on an async-only store."""
-    sync_name = cls_name.removeprefix("Async")
-    return TypeError(
-        f"{cls_name} is async-only, but {method}() was called from sync code "
-        f"(for example embed_documents()). Use {sync_name} for sync or mixed "
-        f"sync/async code, or call the async methods (aembed_documents, "
-        f"a{method})."
     )
 
 

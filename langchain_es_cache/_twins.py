@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.stores import ByteStore
 
-from langchain_es_cache._common import store_sync_use_error, sync_use_error
+from langchain_es_cache._common import sync_use_error
 
 __all__ = [
     "AsyncBaseCache",
@@ -104,13 +104,17 @@ class AsyncByteStore(ByteStore):
     """
 
     def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        raise store_sync_use_error(type(self).__name__, "mget")
+        raise sync_use_error(type(self).__name__, "mget", callers="embed_documents()")
 
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
-        raise store_sync_use_error(type(self).__name__, "mset")
+        raise sync_use_error(type(self).__name__, "mset", callers="embed_documents()")
 
     def mdelete(self, keys: Sequence[str]) -> None:
-        raise store_sync_use_error(type(self).__name__, "mdelete")
+        raise sync_use_error(
+            type(self).__name__, "mdelete", callers="embed_documents()"
+        )
 
     def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]:
-        raise store_sync_use_error(type(self).__name__, "yield_keys")
+        raise sync_use_error(
+            type(self).__name__, "yield_keys", callers="embed_documents()"
+        )

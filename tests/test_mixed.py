@@ -7,7 +7,11 @@ from typing import Any
 import pytest
 from langchain_core.globals import set_llm_cache
 
-from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+from langchain_es_cache import (
+    AsyncElasticsearchCache,
+    AsyncElasticsearchEmbeddingsCache,
+    ElasticsearchCache,
+)
 from tests.models import CountingChatModel
 
 
@@ -38,4 +42,18 @@ def test_async_class_from_sync_code_names_the_sync_class(
         lambda: cache.clear(),
     ):
         with pytest.raises(TypeError, match="AsyncElasticsearchCache is async-only"):
+            call()
+
+
+def test_async_embeddings_cache_from_sync_code_names_the_sync_class() -> None:
+    store = AsyncElasticsearchEmbeddingsCache("cache", es_url="http://127.0.0.1:1")
+    for call in (
+        lambda: store.mget(["k"]),
+        lambda: store.mset([("k", b"v")]),
+        lambda: store.mdelete(["k"]),
+        lambda: list(store.yield_keys()),
+    ):
+        with pytest.raises(
+            TypeError, match="Use ElasticsearchEmbeddingsCache for sync"
+        ):
             call()
