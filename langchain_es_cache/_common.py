@@ -18,9 +18,7 @@ from elasticsearch import ApiError, TransportError
 from elasticsearch.helpers import BulkIndexError, ScanError
 from langchain_core._api import LangChainBetaWarning
 from langchain_core.load import dumps, loads
-from langchain_core.outputs import (
-    Generation,
-)
+from langchain_core.outputs import Generation
 
 from langchain_es_cache._version import __version__
 
