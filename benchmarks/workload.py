@@ -1,0 +1,572 @@
+"""The data, the contenders and the measurement, identical in every environment.
+
+Imported by ``worker.py`` both in the bench environment (this library, the floor,
+Redis, in-memory) and in the reference environment (langchain-elasticsearch,
+which pins client 8). Each contender's package is imported only when that
+contender is built, so either environment can load this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import os
+import random
+import statistics
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_core.load import dumps
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_core.outputs import ChatGeneration
+
+# --- realistic data ------------------------------------------------------------
+
+_TEXT = (
+    "the cache answers an identical prompt from elasticsearch instead of the model "
+    "which saves latency tokens and money for every process in the fleet while "
+    "keeping the generation with its message metadata exactly as it was produced"
+)
+_WORDS = _TEXT.split()
+
+SYSTEM_PROMPT = (
+    "You are a helpful assistant. Answer precisely and cite the relevant part of "
+    "the documentation when you can."
+)
+
+LLM_STRING = (
+    '{"lc": 1, "type": "constructor", "id": ["langchain", "chat_models", "openai", '
+    '"ChatOpenAI"], "kwargs": {"model_name": "gpt-4o-mini", "temperature": 0.2, '
+    '"max_retries": 2, "openai_api_key": {"lc": 1, "type": "secret", "id": '
+    '["OPENAI_API_KEY"]}, "max_tokens": 1024, "n": 1}, "name": "ChatOpenAI"}---'
+    "[('_type', 'openai-chat'), ('model', 'gpt-4o-mini'), ('model_name', "
+    "'gpt-4o-mini'), ('n', 1), ('stop', None), ('stream', False), "
+    "('temperature', 0.2)]"
+)
+"""Shaped like what ``ChatOpenAI._get_llm_string()`` returns."""
+
+
+def answer_text(size: int = 1024, seed: int = 7) -> str:
+    """About `size` characters of English-like text."""
+    rng = random.Random(seed)
+    words: list[str] = []
+    length = 0
+    while length < size:
+        word = rng.choice(_WORDS)
+        words.append(word)
+        length += len(word) + 1
+    return " ".join(words)[:size]
+
+
+ANSWER = answer_text()
+
+
+def generation(i: int = 0) -> ChatGeneration:
+    """A chat generation of ~1 KB with the metadata a real chat model attaches."""
+    return ChatGeneration(
+        message=AIMessage(
+            content=ANSWER,
+            id=f"chatcmpl-{i:012d}",
+            response_metadata={
+                "token_usage": {
+                    "completion_tokens": 212,
+                    "prompt_tokens": 48,
+                    "total_tokens": 260,
+                },
+                "model_name": "gpt-4o-mini-2024-07-18",
+                "system_fingerprint": "fp_0ba0d124f1",
+                "finish_reason": "stop",
+                "logprobs": None,
+            },
+            usage_metadata={
+                "input_tokens": 48,
+                "output_tokens": 212,
+                "total_tokens": 260,
+            },
+        ),
+        generation_info={"finish_reason": "stop", "logprobs": None},
+    )
+
+
+def prompt(tag: str, i: int) -> str:
+    """A serialized message list, as LangChain builds a chat model's cache prompt."""
+    return dumps(
+        [
+            SystemMessage(content=SYSTEM_PROMPT),
+            HumanMessage(
+                content=f"Question {tag}-{i}: how does the cache handle request {i}?"
+            ),
+        ]
+    )
+
+
+def question(tag: str, i: int) -> str:
+    """The end-to-end user input for `prompt`-like entries."""
+    return f"Question {tag}-{i}: how does the cache handle request {i}?"
+
+
+# --- contenders ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    """A contender: which implementation, in which environment, how concurrent."""
+
+    name: str
+    label: str
+    env: str  # "bench" or "reference"
+    concurrency: int  # 0: sync; >= 1: async with that many tasks in flight
+    e2e: bool = True
+
+
+CONTENDERS: list[Spec] = [
+    Spec("floor", "elasticsearch-py get/index (floor)", "bench", 0, e2e=False),
+    Spec("ours-sync", "ours ElasticsearchCache", "bench", 0),
+    Spec("ours-async-1", "ours AsyncElasticsearchCache c=1", "bench", 1),
+    Spec("ours-async-16", "ours AsyncElasticsearchCache c=16", "bench", 16, False),
+    Spec("ours-async-64", "ours AsyncElasticsearchCache c=64", "bench", 64, False),
+    Spec("ref-sync", "langchain-elasticsearch ElasticsearchCache", "reference", 0),
+    Spec("ref-async-1", "langchain-elasticsearch Async c=1", "reference", 1),
+    Spec("ref-async-64", "langchain-elasticsearch Async c=64", "reference", 64, False),
+    Spec("redis", "langchain-redis RedisCache", "bench", 0),
+    Spec("inmemory", "langchain-core InMemoryCache", "bench", 0),
+]
+SPECS = {spec.name: spec for spec in CONTENDERS}
+
+
+def es_settings() -> dict[str, Any]:
+    """Connection keyword arguments for the caches, from the environment."""
+    settings: dict[str, Any] = {"es_url": os.environ["ES_URL"]}
+    if os.environ.get("ES_API_KEY"):
+        settings["es_api_key"] = os.environ["ES_API_KEY"]
+    else:
+        settings["es_user"] = os.environ.get("ES_USER", "elastic")
+        settings["es_password"] = os.environ["ES_PASSWORD"]
+    return settings
+
+
+def raw_client(asynchronous: bool = False) -> Any:
+    """A plain elasticsearch-py client for the cluster in the environment."""
+    import elasticsearch
+
+    kwargs: dict[str, Any] = {"hosts": [os.environ["ES_URL"]]}
+    if os.environ.get("ES_API_KEY"):
+        kwargs["api_key"] = os.environ["ES_API_KEY"]
+    else:
+        kwargs["basic_auth"] = (
+            os.environ.get("ES_USER", "elastic"),
+            os.environ["ES_PASSWORD"],
+        )
+    cls = (
+        elasticsearch.AsyncElasticsearch
+        if asynchronous
+        else elasticsearch.Elasticsearch
+    )
+    return cls(request_timeout=120, **kwargs)
+
+
+class Floor:
+    """elasticsearch-py's own ``get`` and ``index`` of this library's documents.
+
+    Ids and documents are computed before timing: only the client is measured.
+    """
+
+    def __init__(self, index: str) -> None:
+        from elasticsearch import NotFoundError
+
+        from langchain_es_cache import ElasticsearchCache, _common
+
+        self.index = index
+        self._not_found = NotFoundError
+        self._common = _common
+        self.client = raw_client()
+        # Same mapping and documents as ours: let our class create the index.
+        self._builder = ElasticsearchCache(index, client=self.client)
+        self._builder.is_alias()
+        self._prepared: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {}
+
+    def prepare(self, items: Sequence[tuple[str, str, list[Any]]]) -> None:
+        for p, llm, gens in items:
+            self._prepared[(p, llm)] = (
+                self._common.llm_key(p, llm),
+                self._builder.build_document(p, llm, gens),
+            )
+
+    def lookup(self, p: str, llm: str) -> Any:
+        key = self._prepared.get((p, llm), (None,))[0] or self._common.llm_key(p, llm)
+        try:
+            doc = self.client.get(
+                index=self.index, id=key, source_includes=self._common.LOOKUP_FIELDS
+            )
+        except self._not_found:
+            return None
+        return doc["_source"]
+
+    def update(self, p: str, llm: str, gens: Any) -> None:
+        key, document = self._prepared[(p, llm)]
+        self.client.index(index=self.index, id=key, document=document)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class Contender:
+    """One implementation set up against its store: sync or async methods."""
+
+    def __init__(self, spec: Spec, index: str, redis_url: str | None) -> None:
+        self.spec = spec
+        self.index = index
+        self.cache: Any = None
+        self.floor: Floor | None = None
+        self.is_async = spec.concurrency > 0
+        name = spec.name
+        if name == "floor":
+            self.floor = Floor(index)
+        elif name.startswith("ours-"):
+            from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+
+            cls = AsyncElasticsearchCache if self.is_async else ElasticsearchCache
+            self.cache = cls(index, **es_settings())
+        elif name.startswith("ref-"):
+            import langchain_elasticsearch as ref
+
+            cls = (
+                ref.AsyncElasticsearchCache if self.is_async else ref.ElasticsearchCache
+            )
+            # A client of our own: the one langchain-elasticsearch builds from a
+            # URL first calls GET /, which the test server lacks.
+            self.cache = cls(index, client=raw_client(self.is_async))
+        elif name == "redis":
+            from langchain_redis import RedisCache
+
+            self.cache = RedisCache(redis_url=redis_url, prefix=index)
+        elif name == "inmemory":
+            from langchain_core.caches import InMemoryCache
+
+            self.cache = InMemoryCache()
+        else:
+            raise ValueError(f"unknown contender {name}")
+
+    @property
+    def uses_es(self) -> bool:
+        return self.spec.name not in ("redis", "inmemory")
+
+    # sync -------------------------------------------------------------------
+
+    def lookup(self, p: str, llm: str) -> Any:
+        if self.floor is not None:
+            return self.floor.lookup(p, llm)
+        return self.cache.lookup(p, llm)
+
+    def update(self, p: str, llm: str, gens: Any) -> None:
+        if self.floor is not None:
+            self.floor.update(p, llm, gens)
+        else:
+            self.cache.update(p, llm, gens)
+
+    # async ------------------------------------------------------------------
+
+    async def alookup(self, p: str, llm: str) -> Any:
+        return await self.cache.alookup(p, llm)
+
+    async def aupdate(self, p: str, llm: str, gens: Any) -> None:
+        await self.cache.aupdate(p, llm, gens)
+
+    async def ensure_ready(self) -> None:
+        """Create the index before timing, so no contender's first op pays for it."""
+        if self.uses_es:
+            await self.cache.is_alias()
+
+    def ensure_ready_sync(self) -> None:
+        if self.uses_es and self.floor is None:
+            self.cache.is_alias()
+
+    async def aclose(self) -> None:
+        if self.spec.name.startswith("ours-async"):
+            await self.cache.aclose()
+        elif self.spec.name.startswith("ref-async"):
+            await self.cache._es_client.close()  # the client we passed
+
+    def close(self) -> None:
+        if self.floor is not None:
+            self.floor.close()
+        elif self.spec.name == "ours-sync":
+            self.cache.close()
+        elif self.spec.name == "ref-sync":
+            self.cache._es_client.close()
+
+
+# --- measurement ---------------------------------------------------------------
+
+
+def summarize(latencies_ns: list[int], wall_s: float) -> dict[str, Any]:
+    """Throughput and latency percentiles (ms) of one timed phase."""
+    n = len(latencies_ns)
+    ordered = sorted(latencies_ns)
+
+    def pct(q: float) -> float:
+        return ordered[min(n - 1, int(q * n))] / 1e6 if n else float("nan")
+
+    return {
+        "ops": n,
+        "seconds": wall_s,
+        "ops_per_s": n / wall_s if wall_s > 0 else float("nan"),
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+        "mean_ms": statistics.fmean(ordered) / 1e6 if n else float("nan"),
+    }
+
+
+def run_sync(
+    op: Callable[..., Any],
+    items: Sequence[tuple[Any, ...]],
+    cap_s: float,
+    check: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Call `op(*item)` for each item, one at a time, for at most `cap_s` seconds."""
+    latencies: list[int] = []
+    clock = time.perf_counter_ns
+    gc.collect()
+    start = clock()
+    deadline = start + int(cap_s * 1e9)
+    for item in items:
+        t0 = clock()
+        result = op(*item)
+        t1 = clock()
+        latencies.append(t1 - t0)
+        if check is not None:
+            check(result)
+        if t1 > deadline:
+            break
+    return summarize(latencies, (clock() - start) / 1e9)
+
+
+async def run_async(
+    op: Callable[..., Awaitable[Any]],
+    items: Sequence[tuple[Any, ...]],
+    concurrency: int,
+    cap_s: float,
+    check: Callable[[Any], None] | None = None,
+) -> dict[str, Any]:
+    """Run `op(*item)` with `concurrency` tasks in flight, for at most `cap_s`."""
+    latencies: list[int] = []
+    clock = time.perf_counter_ns
+    iterator = iter(items)
+    gc.collect()
+    start = clock()
+    deadline = start + int(cap_s * 1e9)
+
+    async def worker() -> None:
+        for item in iterator:
+            t0 = clock()
+            result = await op(*item)
+            t1 = clock()
+            latencies.append(t1 - t0)
+            if check is not None:
+                check(result)
+            if t1 > deadline:
+                return
+
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return summarize(latencies, (clock() - start) / 1e9)
+
+
+def expect_hit(result: Any) -> None:
+    if result is None:
+        raise AssertionError("a lookup that should hit missed")
+
+
+def expect_miss(result: Any) -> None:
+    if result is not None:
+        raise AssertionError("a lookup that should miss hit")
+
+
+def refresh(index: str) -> None:
+    """Make every write searchable and durable, then let the node settle.
+
+    The flush keeps translog and segment work left by a write phase out of the
+    lookups timed next, whichever contender wrote.
+    """
+    client = raw_client()
+    try:
+        client.indices.refresh(index=index)
+        client.indices.flush(index=index)
+    finally:
+        client.close()
+    time.sleep(0.5)
+
+
+def measure_round(
+    spec: Spec,
+    index: str,
+    tag: str,
+    n: int,
+    cap_s: float,
+    e2e_n: int,
+    redis_url: str | None,
+) -> dict[str, Any]:
+    """Update n fresh entries, look them up (hit), look up n unseen (miss), e2e."""
+    contender = Contender(spec, index, redis_url)
+    gens = [generation()]
+    written = [(prompt(tag, i), LLM_STRING, gens) for i in range(n)]
+    unseen = [(prompt(tag + "-miss", i), LLM_STRING) for i in range(n)]
+    if contender.floor is not None:
+        contender.floor.prepare(written)
+    out: dict[str, Any] = {}
+    if contender.is_async:
+        out = asyncio.run(_measure_async(contender, written, unseen, cap_s, e2e_n, tag))
+        return out
+    try:
+        contender.ensure_ready_sync()
+        run_sync(contender.lookup, warm_up(tag, n), cap_s)
+        out["update"] = run_sync(contender.update, written, cap_s)
+        done = written[: out["update"]["ops"]]
+        if contender.uses_es:
+            refresh(index)
+        hits = [(p, llm) for p, llm, _ in _cycle(done, n)]
+        out["lookup_hit"] = run_sync(contender.lookup, hits, cap_s, expect_hit)
+        out["lookup_miss"] = run_sync(contender.lookup, unseen, cap_s, expect_miss)
+        if spec.e2e:
+            out["e2e_invoke"] = _e2e_sync(contender, tag, e2e_n)
+    finally:
+        contender.close()
+    return out
+
+
+async def _measure_async(
+    contender: Contender,
+    written: list[tuple[str, str, list[Any]]],
+    unseen: list[tuple[str, str]],
+    cap_s: float,
+    e2e_n: int,
+    tag: str,
+) -> dict[str, Any]:
+    c = contender.spec.concurrency
+    out: dict[str, Any] = {}
+    try:
+        await contender.ensure_ready()
+        await run_async(contender.alookup, warm_up(tag, len(written)), c, cap_s)
+        out["update"] = await run_async(contender.aupdate, written, c, cap_s)
+        done = written[: out["update"]["ops"]]
+        refresh(contender.index)
+        hits = [(p, llm) for p, llm, _ in _cycle(done, len(written))]
+        out["lookup_hit"] = await run_async(
+            contender.alookup, hits, c, cap_s, expect_hit
+        )
+        out["lookup_miss"] = await run_async(
+            contender.alookup, unseen, c, cap_s, expect_miss
+        )
+        if contender.spec.e2e:
+            out["e2e_invoke"] = await _e2e_async(contender, tag, e2e_n)
+    finally:
+        await contender.aclose()
+    return out
+
+
+def warm_up(tag: str, n: int) -> list[tuple[str, str]]:
+    """Untimed lookups (misses) that warm connections and code paths first."""
+    return [(prompt(tag + "-warm", i), LLM_STRING) for i in range(max(20, n // 10))]
+
+
+def _cycle(items: Sequence[Any], n: int) -> list[Any]:
+    if not items:
+        raise AssertionError("no entry was written")
+    shuffled = list(items)
+    random.Random(1).shuffle(shuffled)
+    return [shuffled[i % len(shuffled)] for i in range(n)]
+
+
+def _model(contender: Contender) -> Any:
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    return FakeListChatModel(responses=[ANSWER], cache=contender.cache)
+
+
+def _e2e_sync(contender: Contender, tag: str, n: int) -> dict[str, Any]:
+    """p50 of ``model.invoke`` answered from the cache (filled by a first pass)."""
+    model = _model(contender)
+    inputs = [(question(tag + "-e2e", i),) for i in range(n)]
+    for (text,) in inputs:
+        model.invoke(text)
+    if contender.uses_es:
+        refresh(contender.index)
+
+    def invoke(text: str) -> Any:
+        return model.invoke(text)
+
+    return run_sync(invoke, inputs, 60.0)
+
+
+async def _e2e_async(contender: Contender, tag: str, n: int) -> dict[str, Any]:
+    model = _model(contender)
+    inputs = [(question(tag + "-e2e", i),) for i in range(n)]
+    for (text,) in inputs:
+        await model.ainvoke(text)
+    refresh(contender.index)
+    return await run_async(model.ainvoke, inputs, 1, 60.0)
+
+
+def measure_growth(
+    spec: Spec, index: str, tag: str, probes: int, n: int, write: bool
+) -> dict[str, Any]:
+    """Lookup-hit latency in a big index: `probes` entries written by the contender."""
+    contender = Contender(spec, index, None)
+    gens = [generation()]
+    written = [(prompt(tag, i), LLM_STRING, gens) for i in range(probes)]
+    if contender.floor is not None:
+        contender.floor.prepare(written)
+    try:
+        if write:
+            for item in written:
+                contender.update(*item)
+            refresh(index)
+        hits = [(p, llm) for p, llm, _ in _cycle(written, n)]
+        return run_sync(contender.lookup, hits, 30.0, expect_hit)
+    finally:
+        contender.close()
+
+
+def measure_clear(spec: Spec, index: str) -> dict[str, Any]:
+    """Seconds for the contender's ``clear`` of everything in `index`."""
+    contender = Contender(spec, index, None)
+    try:
+        start = time.perf_counter()
+        if contender.is_async:
+
+            async def go() -> None:
+                try:
+                    await contender.cache.aclear()
+                finally:
+                    await contender.aclose()
+
+            asyncio.run(go())
+        else:
+            contender.cache.clear()
+        return {"seconds": time.perf_counter() - start}
+    finally:
+        if not contender.is_async:
+            contender.close()
+
+
+def profile_lookup_hit(index: str, n: int) -> str:
+    """pyinstrument's text profile of this library's sync lookup-hit path."""
+    from pyinstrument import Profiler
+
+    contender = Contender(SPECS["ours-sync"], index, None)
+    gens = [generation()]
+    written = [(prompt("profile", i), LLM_STRING, gens) for i in range(200)]
+    try:
+        for item in written:
+            contender.update(*item)
+        refresh(index)
+        hits = [(p, llm) for p, llm, _ in _cycle(written, n)]
+        profiler = Profiler(interval=0.0002)
+        profiler.start()
+        for p, llm in hits:
+            contender.lookup(p, llm)
+        profiler.stop()
+        return str(profiler.output_text(unicode=False, color=False, show_all=False))
+    finally:
+        contender.close()
