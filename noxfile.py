@@ -12,7 +12,15 @@ import nox
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
 
-SOURCES = ["langchain_es_cache", "tests", "utils", "examples", "noxfile.py"]
+SOURCES = [
+    "langchain_es_cache",
+    "tests",
+    "utils",
+    "examples",
+    "benchmarks",
+    "reliability",
+    "noxfile.py",
+]
 CACHE_BACKED_EMBEDDINGS = "langchain-classic>=1.0"
 """Where CacheBackedEmbeddings lives for langchain-core 1.x, for the tests."""
 
