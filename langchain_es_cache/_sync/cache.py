@@ -151,21 +151,8 @@ class ElasticsearchCache(CacheIndex, BaseCache):
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`."""
         document = self.build_document(prompt, llm_string, return_val)
-        try:
-            alias = self.is_alias()
-            self._client.index(
-                index=self._index_name,
-                id=_common.llm_key(prompt, llm_string, self._namespace),
-                document=document,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-                refresh=self._refresh,
-            )
-        except _common.ES_ERRORS as exc:
-            self._outcomes.failed("update", exc)
-            return
-        self._outcomes.count("writes")
+        doc_id = _common.llm_key(prompt, llm_string, self._namespace)
+        self._store(doc_id, document, refresh=self._refresh)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete the cache's entries (in its namespace), or those matching filters.
@@ -174,12 +161,4 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
         many entries were deleted.
         """
-        query = _common.clear_query(
-            kwargs, namespace=self._namespace, now=self._clock()
-        )
-        try:
-            deleted = self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
-            self._outcomes.failed("clear", exc)
-            return
-        logger.info("cleared %d entries from %s", deleted, self._index_name)
+        self._clear(kwargs)

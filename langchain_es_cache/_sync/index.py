@@ -15,6 +15,7 @@ from elasticsearch.helpers import bulk, scan
 from typing_extensions import Self
 
 from langchain_es_cache import _common
+from langchain_es_cache._common import Refresh
 from langchain_es_cache._twins import IndexLock
 
 logger = logging.getLogger("langchain_es_cache")
@@ -141,6 +142,46 @@ class CacheIndex:
         except NotFoundError:
             return [self._index_name]
         return sorted(aliases)
+
+    def _store(
+        self, doc_id: str, document: dict[str, Any], *, refresh: Refresh = False
+    ) -> bool:
+        """Write one document under the cache's name; tell whether it was written.
+
+        Failures go to the `on_error` policy.
+        """
+        try:
+            alias = self.is_alias()
+            self._client.index(
+                index=self._index_name,
+                id=doc_id,
+                document=document,
+                # Through an alias, never let a write auto-create an index named
+                # like the alias.
+                require_alias=alias,
+                refresh=refresh,
+            )
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("update", exc)
+            return False
+        self._outcomes.count("writes")
+        return True
+
+    def _clear(self, filters: dict[str, Any]) -> bool:
+        """Delete the namespace's entries matching `filters` (`clear`'s keywords).
+
+        Logs how many were deleted; tells whether the clear went through.
+        """
+        query = _common.clear_query(
+            filters, namespace=self._namespace, now=self._clock()
+        )
+        try:
+            deleted = self._delete_matching(query)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("clear", exc)
+            return False
+        logger.info("cleared %d entries from %s", deleted, self._index_name)
+        return True
 
     def purge_expired(self) -> int:
         """Delete the entries older than `ttl` (in the namespace); return how many."""

@@ -220,21 +220,9 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         """
         vector = self._embed(prompt)
         document = self.build_document(prompt, llm_string, return_val, vector)
-        try:
-            alias = self.is_alias()
-            self._client.index(
-                index=self._index_name,
-                id=_common.llm_key(prompt, llm_string, self._namespace),
-                document=document,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-            )
-        except _common.ES_ERRORS as exc:
-            self._outcomes.failed("update", exc)
-            return
-        self._refreshes.wrote()
-        self._outcomes.count("writes")
+        doc_id = _common.llm_key(prompt, llm_string, self._namespace)
+        if self._store(doc_id, document):
+            self._refreshes.wrote()
 
     def clear(self, **kwargs: Any) -> None:
         """Delete the cache's entries (in its namespace), or those matching filters.
@@ -243,14 +231,6 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
         many entries were deleted.
         """
-        query = _common.clear_query(
-            kwargs, namespace=self._namespace, now=self._clock()
-        )
-        try:
-            deleted = self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
-            self._outcomes.failed("clear", exc)
-            return
-        # The deletes must be invisible to the next kNN search too.
-        self._refreshes.wrote()
-        logger.info("cleared %d entries from %s", deleted, self._index_name)
+        if self._clear(kwargs):
+            # The deletes must be invisible to the next kNN search too.
+            self._refreshes.wrote()
