@@ -7,10 +7,12 @@ Run by ``nox -s bench`` (which builds both environments); by hand::
 Starts (or, with ES_URL, uses) one Elasticsearch node and a loopback
 ``redis-server``, runs the contenders one after another in alternating order
 over several rounds through ``worker.py`` subprocesses (one per environment,
-the same measurement code in both), bulk-loads the big index for the growth and
-clear figures itself, and writes ``benchmarks/results/results.{json,md,png}``
-plus a pyinstrument profile of this library's sync lookup-hit path. The README's
-Performance section (between its bench markers) is refreshed from the results.
+the same measurement code in both), opens each round with the floor and this
+library taking turns on one index (the fair ratio between them), bulk-loads the
+big index for the growth and clear figures itself, and writes
+``benchmarks/results/results.{json,md,png}`` plus a pyinstrument profile of
+this library's sync lookup-hit path. The README's Performance section (between
+its bench markers) is refreshed from the results.
 """
 
 from __future__ import annotations
@@ -305,7 +307,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     redis_url=redis_url,
                 )
             client.indices.delete(index="bench-warmup", ignore_unavailable=True)
+            paired_on = {"floor", "ours-sync"} <= set(raw["rounds"])
+            if paired_on:
+                raw["paired"] = []
             for r, order in enumerate(orders([s.name for s in specs], args.rounds)):
+                if paired_on:
+                    log(f"round {r + 1}/{args.rounds}: floor and ours interleaved")
+                    client.indices.delete(index="bench-paired", ignore_unavailable=True)
+                    try:
+                        paired = workers["bench"].call(
+                            cmd="paired",
+                            index="bench-paired",
+                            tag=f"p{r}",
+                            n=args.n,
+                            cap_s=args.cap,
+                        )
+                    except RuntimeError as exc:
+                        log(f"  paired failed: {exc}")
+                        paired = {"error": str(exc)}
+                    raw["paired"].append(paired)
+                    log(f"  {report.paired_brief(paired)}")
                 for name in order:
                     spec = workload.SPECS[name]
                     log(f"round {r + 1}/{args.rounds}: {name}")
@@ -332,6 +353,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     log(f"  {brief}")
             for s in specs:
                 client.indices.delete(index=f"bench-{s.name}", ignore_unavailable=True)
+            client.indices.delete(index="bench-paired", ignore_unavailable=True)
             growth, clear = growth_and_clear(args, client, workers, specs)
             profile = None
             if not args.no_profile:
@@ -348,7 +370,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 worker.close()
             client.close()
     summary = report.aggregate(raw)
-    ratio = report.ratios(summary)
+    ratio = report.ratios(summary, raw.get("paired"))
     return {
         "machine": machine,
         "settings": {
@@ -364,6 +386,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "raw": raw,
         "summary": summary,
         "ratios": ratio,
+        "latency_ratios": report.latency_ratios(summary),
         "goals": report.goals(ratio),
         "growth": growth,
         "clear": clear,

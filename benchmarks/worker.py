@@ -57,6 +57,10 @@ def handle(request: dict[str, Any]) -> Any:
             request["e2e_n"],
             request.get("redis_url"),
         )
+    if cmd == "paired":
+        return workload.measure_paired(
+            request["index"], request["tag"], request["n"], request["cap_s"]
+        )
     if cmd == "growth":
         assert spec is not None
         return workload.measure_growth(

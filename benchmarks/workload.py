@@ -14,10 +14,12 @@ import os
 import random
 import statistics
 import time
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from langchain_core.embeddings import Embeddings
 from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
@@ -107,6 +109,44 @@ def question(tag: str, i: int) -> str:
     return f"Question {tag}-{i}: how does the cache handle request {i}?"
 
 
+def distinct_prompt(tag: str, i: int) -> str:
+    """A prompt sharing no word with any `prompt`: a semantic-cache miss.
+
+    Without the system message too, which would otherwise make every prompt
+    look alike to a bag of words.
+    """
+    rng = random.Random(f"{tag}-{i}")
+    words = " ".join(f"w{rng.randrange(10**6)}" for _ in range(20))
+    return dumps([HumanMessage(content=words)])
+
+
+EMBEDDING_DIMS = 256
+
+
+class HashEmbeddings(Embeddings):
+    """Hashed bag of words into 256 dimensions, L2-normalized: microseconds a call.
+
+    Deterministic and cheap, so that the semantic contenders measure
+    Elasticsearch's kNN search and the library, not an embedding model; a real
+    model's cost per lookup and update comes on top.
+    """
+
+    def embed_query(self, text: str) -> list[float]:
+        vector = [0.0] * EMBEDDING_DIMS
+        for word in text.lower().split():
+            h = zlib.crc32(word.encode())
+            vector[h % EMBEDDING_DIMS] += 1.0 if h & 0x100000 else -1.0
+        norm = sum(v * v for v in vector) ** 0.5 or 1.0
+        return [v / norm for v in vector]
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return [self.embed_query(t) for t in texts]
+
+    async def aembed_query(self, text: str) -> list[float]:
+        # No thread hop (the default runs embed_query in an executor).
+        return self.embed_query(text)
+
+
 # --- contenders ----------------------------------------------------------------
 
 
@@ -127,6 +167,14 @@ CONTENDERS: list[Spec] = [
     Spec("ours-async-1", "ours AsyncElasticsearchCache c=1", "bench", 1),
     Spec("ours-async-16", "ours AsyncElasticsearchCache c=16", "bench", 16, False),
     Spec("ours-async-64", "ours AsyncElasticsearchCache c=64", "bench", 64, False),
+    Spec("semantic-sync", "ours ElasticsearchSemanticCache", "bench", 0, False),
+    Spec(
+        "semantic-async-1",
+        "ours AsyncElasticsearchSemanticCache c=1",
+        "bench",
+        1,
+        False,
+    ),
     Spec("ref-sync", "langchain-elasticsearch ElasticsearchCache", "reference", 0),
     Spec("ref-async-1", "langchain-elasticsearch Async c=1", "reference", 1),
     Spec("ref-async-64", "langchain-elasticsearch Async c=64", "reference", 64, False),
@@ -229,6 +277,23 @@ class Contender:
 
             cls = AsyncElasticsearchCache if self.is_async else ElasticsearchCache
             self.cache = cls(index, **es_settings())
+        elif name.startswith("semantic-"):
+            from langchain_es_cache import (
+                AsyncElasticsearchSemanticCache,
+                ElasticsearchSemanticCache,
+            )
+
+            scls = (
+                AsyncElasticsearchSemanticCache
+                if self.is_async
+                else ElasticsearchSemanticCache
+            )
+            self.cache = scls(
+                index,
+                embedding=HashEmbeddings(),
+                dimensions=EMBEDDING_DIMS,
+                **es_settings(),
+            )
         elif name.startswith("ref-"):
             import langchain_elasticsearch as ref
 
@@ -252,6 +317,10 @@ class Contender:
     @property
     def uses_es(self) -> bool:
         return self.spec.name not in ("redis", "inmemory")
+
+    @property
+    def semantic(self) -> bool:
+        return self.spec.name.startswith("semantic-")
 
     # sync -------------------------------------------------------------------
 
@@ -284,7 +353,7 @@ class Contender:
             self.cache.is_alias()
 
     async def aclose(self) -> None:
-        if self.spec.name.startswith("ours-async"):
+        if self.spec.name.startswith(("ours-async", "semantic-async")):
             await self.cache.aclose()
         elif self.spec.name.startswith("ref-async"):
             await self.cache._es_client.close()  # the client we passed
@@ -292,7 +361,7 @@ class Contender:
     def close(self) -> None:
         if self.floor is not None:
             self.floor.close()
-        elif self.spec.name == "ours-sync":
+        elif self.spec.name in ("ours-sync", "semantic-sync"):
             self.cache.close()
         elif self.spec.name == "ref-sync":
             self.cache._es_client.close()
@@ -386,13 +455,18 @@ def expect_miss(result: Any) -> None:
 def refresh(index: str) -> None:
     """Make every write searchable and durable, then let the node settle.
 
-    The flush keeps translog and segment work left by a write phase out of the
-    lookups timed next, whichever contender wrote.
+    The flush and the merge to one segment keep translog and segment work left
+    by a write phase out of the lookups timed next, whichever contender wrote.
     """
     client = raw_client()
     try:
         client.indices.refresh(index=index)
         client.indices.flush(index=index)
+        # One segment for everyone: otherwise how many segments a lookup
+        # searches, and whether a merge runs during it, depend on how many
+        # rounds and writes the contender's index has seen.
+        client.indices.forcemerge(index=index, max_num_segments=1)
+        client.indices.refresh(index=index)
     finally:
         client.close()
     time.sleep(0.5)
@@ -411,10 +485,15 @@ def measure_round(
     contender = Contender(spec, index, redis_url)
     gens = [generation()]
     written = [(prompt(tag, i), LLM_STRING, gens) for i in range(n)]
-    unseen = [(prompt(tag + "-miss", i), LLM_STRING) for i in range(n)]
+    # A semantic miss must be a prompt unlike any stored one, not a filtered-out
+    # model: the same kNN search, finding nothing above the threshold.
+    miss_prompt = distinct_prompt if contender.semantic else prompt
+    unseen = [(miss_prompt(tag + "-miss", i), LLM_STRING) for i in range(n)]
     if contender.floor is not None:
         contender.floor.prepare(written)
     out: dict[str, Any] = {}
+    if contender.semantic and not contender.is_async:
+        out["embed_query"] = embedding_cost(written)
     if contender.is_async:
         out = asyncio.run(_measure_async(contender, written, unseen, cap_s, e2e_n, tag))
         return out
@@ -462,6 +541,71 @@ async def _measure_async(
             out["e2e_invoke"] = await _e2e_async(contender, tag, e2e_n)
     finally:
         await contender.aclose()
+    return out
+
+
+def embedding_cost(written: Sequence[tuple[str, str, list[Any]]]) -> dict[str, Any]:
+    """What `HashEmbeddings` costs a call, inside every semantic lookup and update."""
+    from langchain_es_cache import _common
+
+    embedding = HashEmbeddings()
+    texts = [(_common.prompt_text(p),) for p, _, _ in written]
+    return run_sync(embedding.embed_query, texts, 2.0)
+
+
+def measure_paired(index: str, tag: str, n: int, cap_s: float) -> dict[str, Any]:
+    """The floor and ours reading the same documents in one index, interleaved.
+
+    Ours writes the entries once; the floor's ``get`` and our ``lookup`` then
+    take turns in blocks of 25 operations (which goes first alternates), so
+    both see the same documents, segments, connection state and machine load
+    at the same moments. Hits, then misses.
+    """
+    ours = Contender(SPECS["ours-sync"], index, None)
+    floor = Contender(SPECS["floor"], index, None)
+    gens = [generation()]
+    written = [(prompt(tag, i), LLM_STRING, gens) for i in range(n)]
+    unseen = [(prompt(tag + "-miss", i), LLM_STRING) for i in range(n)]
+    assert floor.floor is not None
+    floor.floor.prepare(written)
+    out: dict[str, Any] = {"floor": {}, "ours-sync": {}}
+    try:
+        ours.ensure_ready_sync()
+        for c in (floor, ours):
+            run_sync(c.lookup, warm_up(tag, n), cap_s / 2)
+        done = 0
+        deadline = time.monotonic() + cap_s
+        for item in written:
+            ours.update(*item)
+            done += 1
+            if time.monotonic() > deadline:
+                break
+        refresh(index)
+        hits = [(p, llm) for p, llm, _ in _cycle(written[:done], n)]
+        for phase, items, check in (
+            ("lookup_hit", hits, expect_hit),
+            ("lookup_miss", unseen, expect_miss),
+        ):
+            lat: dict[str, list[int]] = {"floor": [], "ours-sync": []}
+            busy = {"floor": 0, "ours-sync": 0}
+            clock = time.perf_counter_ns
+            gc.collect()
+            block = 25
+            for b, first in enumerate(range(0, len(items), block)):
+                pair = [("floor", floor), ("ours-sync", ours)]
+                for name, c in pair if b % 2 == 0 else pair[::-1]:
+                    for item in items[first : first + block]:
+                        t0 = clock()
+                        result = c.lookup(*item)
+                        t1 = clock()
+                        lat[name].append(t1 - t0)
+                        busy[name] += t1 - t0
+                        check(result)
+            for name in lat:
+                out[name][phase] = summarize(lat[name], busy[name] / 1e9)
+    finally:
+        floor.close()
+        ours.close()
     return out
 
 
