@@ -60,6 +60,24 @@ def codegen(session: nox.Session) -> None:
 
 
 @nox.session
+def reliability(session: nox.Session) -> None:
+    """Faults, load, bad input and security against real nodes (about 10 min).
+
+    Starts its own nodes (ES_URL is ignored) and writes reliability/REPORT.md
+    from the run's figures; posargs go to pytest.
+    """
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest",
+        "reliability",
+        "--reliability-report",
+        "reliability/REPORT.md",
+        *session.posargs,
+        env={"ES_URL": ""},
+    )
+
+
+@nox.session
 def demo(session: nox.Session) -> None:
     """A chat model asked twice through each cache class, against Elasticsearch."""
     session.install("-e", ".")
