@@ -739,6 +739,12 @@ def validate_store_pairs(pairs: Iterable[object]) -> None:
         key, value = pair
         if not isinstance(key, str):
             raise TypeError(f"keys must be str, not {type(key).__name__}")
+        if not _is_utf8(key):
+            # The key is stored for yield_keys, and Elasticsearch refuses
+            # invalid UTF-8: refuse it before anything is written.
+            raise ValueError(
+                f"keys must be valid Unicode (no lone surrogates): {key!r}"
+            )
         if not isinstance(value, bytes):
             raise TypeError(f"values must be bytes, not {type(value).__name__}")
 

@@ -332,4 +332,6 @@ async def test_invalid_arguments(
         await async_store.amset([("k", "not bytes")])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="keys must be str"):
         await async_store.amget([1])  # type: ignore[list-item]
-    assert await async_store.amget(["k"]) == [None]
+    with pytest.raises(ValueError, match="keys must be valid Unicode"):
+        await async_store.amset([("k", b"v"), ("lone \ud800", b"v")])
+    assert await async_store.amget(["k", "lone \ud800"]) == [None, None]

@@ -332,4 +332,6 @@ def test_invalid_arguments(
         store.mset([("k", "not bytes")])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="keys must be str"):
         store.mget([1])  # type: ignore[list-item]
-    assert store.mget(["k"]) == [None]
+    with pytest.raises(ValueError, match="keys must be valid Unicode"):
+        store.mset([("k", b"v"), ("lone \ud800", b"v")])
+    assert store.mget(["k", "lone \ud800"]) == [None, None]
