@@ -11,6 +11,33 @@ import nox
 
 nox.options.sessions = ["tests"]
 nox.options.reuse_existing_virtualenvs = True
+# A missing interpreter fails its session instead of being skipped as a pass.
+nox.options.error_on_missing_interpreters = True
+
+DEFAULT_PYTHON = "3.12"
+"""Generated code is written and checked on this Python only (and the compat
+matrix proves it is the same on the others)."""
+
+
+def _pyenv_python(version: str) -> str:
+    """The newest pyenv CPython `version` ("3.12"), else `version` for nox to find.
+
+    nox does not look into pyenv's versions by itself.
+    """
+    root = os.environ.get("PYENV_ROOT")
+    if not root and (pyenv := shutil.which("pyenv")):
+        run = subprocess.run([pyenv, "root"], capture_output=True, text=True)
+        root = run.stdout.strip()
+    versions = Path(root or Path.home() / ".pyenv", "versions")
+    found = {
+        int(patch): path
+        for path in versions.glob(f"{version}.*/bin/python{version}")
+        if (patch := path.parts[-3].removeprefix(f"{version}.")).isdigit()
+    }
+    return str(found[max(found)]) if found else version
+
+
+CODEGEN_PYTHON = _pyenv_python(DEFAULT_PYTHON)
 
 SOURCES = [
     "langchain_es_cache",
@@ -36,7 +63,7 @@ def tests(session: nox.Session) -> None:
     session.run("pytest", *session.posargs)
 
 
-@nox.session
+@nox.session(python=CODEGEN_PYTHON, download_python="never")
 def lint(session: nox.Session) -> None:
     """ruff check, ruff format --check, and the generated code is current."""
     session.install("-e", ".[lint]")
@@ -52,7 +79,7 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy")
 
 
-@nox.session
+@nox.session(python=CODEGEN_PYTHON, download_python="never")
 def codegen(session: nox.Session) -> None:
     """Regenerate the sync twins; ``nox -s codegen -- --check`` only verifies."""
     session.install("-e", ".[codegen]")
@@ -139,10 +166,6 @@ def bench(session: nox.Session) -> None:
 
 # --- compatibility matrix: `nox -s compat` (the README's Compatibility table) ---
 
-# A missing interpreter fails its session instead of being skipped as a pass.
-nox.options.error_on_missing_interpreters = True
-
-DEFAULT_PYTHON = "3.12"
 SERVER_8 = "8.19.21"
 SERVER_9 = "9.5.4"
 CLIENT_8 = ["elasticsearch[async]>=8.13,<9", CACHE_BACKED_EMBEDDINGS]
@@ -155,24 +178,6 @@ MINIMUM_VERSIONS = [
     "pytest==8.2.0",
     "pytest-asyncio==0.24.0",
 ]
-
-
-def _pyenv_python(version: str) -> str:
-    """The newest pyenv CPython `version` ("3.12"), else `version` for nox to find.
-
-    nox does not look into pyenv's versions by itself.
-    """
-    root = os.environ.get("PYENV_ROOT")
-    if not root and (pyenv := shutil.which("pyenv")):
-        run = subprocess.run([pyenv, "root"], capture_output=True, text=True)
-        root = run.stdout.strip()
-    versions = Path(root or Path.home() / ".pyenv", "versions")
-    found = {
-        int(patch): path
-        for path in versions.glob(f"{version}.*/bin/python{version}")
-        if (patch := path.parts[-3].removeprefix(f"{version}.")).isdigit()
-    }
-    return str(found[max(found)]) if found else version
 
 
 def _case(
