@@ -3,7 +3,13 @@
 from langchain_es_cache._async.cache import AsyncElasticsearchCache
 from langchain_es_cache._async.embeddings import AsyncElasticsearchEmbeddingsCache
 from langchain_es_cache._async.semantic import AsyncElasticsearchSemanticCache
-from langchain_es_cache._common import CacheError, CacheStats, MappingConflictError
+from langchain_es_cache._common import (
+    CacheError,
+    CacheStats,
+    MappingConflictError,
+    StoreError,
+    StoreWriteError,
+)
 from langchain_es_cache._sync.cache import ElasticsearchCache
 from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._sync.semantic import ElasticsearchSemanticCache
@@ -19,5 +25,7 @@ __all__ = [
     "ElasticsearchEmbeddingsCache",
     "ElasticsearchSemanticCache",
     "MappingConflictError",
+    "StoreError",
+    "StoreWriteError",
     "__version__",
 ]

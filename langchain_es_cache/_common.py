@@ -549,17 +549,21 @@ def clear_query(
             f"clear() got unexpected keyword argument(s) {', '.join(unknown)}; "
             f"accepted: {', '.join(CLEAR_FILTERS)}"
         )
+    # A filter given as None would silently widen the clear to everything.
+    for name, value in filters.items():
+        if value is None:
+            raise TypeError(f"clear({name}=None): leave the filter out instead")
     clauses = [namespace_filter(namespace)]
-    if filters.get("llm_string") is not None:
+    if "llm_string" in filters:
         llm_string = filters["llm_string"]
         if not isinstance(llm_string, str):
             raise TypeError("clear(llm_string=...) must be a str")
         clauses.append({"term": {"llm_string_hash": llm_string_hash(llm_string)}})
-    if filters.get("older_than") is not None:
+    if "older_than" in filters:
         age = validate_ttl(filters["older_than"])
         assert age is not None
         clauses.append(older_than_filter(now - age))
-    if filters.get("metadata") is not None:
+    if "metadata" in filters:
         wanted = validate_metadata(filters["metadata"])
         assert wanted is not None
         clauses.extend(
@@ -1030,11 +1034,6 @@ def semantic_knn(
         "similarity": threshold,
         "filter": filters,
     }
-
-
-def cosine_from_score(score: float) -> float:
-    """The cosine similarity behind a ``cosine`` kNN ``_score``, (1 + cos) / 2."""
-    return 2.0 * score - 1.0
 
 
 class RefreshTracker:

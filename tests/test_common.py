@@ -137,6 +137,12 @@ def test_build_document_rejects_bad_return_val(return_val: list, error: type) ->
         )
 
 
+@pytest.mark.parametrize("name", ["llm_string", "metadata", "older_than"])
+def test_clear_filter_of_none_is_refused(name: str) -> None:
+    with pytest.raises(TypeError, match=f"clear\\({name}=None\\)"):
+        _common.clear_query({name: None}, namespace=None, now=NOW)
+
+
 def test_build_document_rejects_naive_clock() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         _common.build_llm_document(

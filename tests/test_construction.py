@@ -5,6 +5,7 @@ No request is sent while constructing, so none of these needs a server.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -105,9 +106,17 @@ def test_secrets_stay_out_of_repr_and_logs(
 ) -> None:
     with caplog.at_level(logging.DEBUG):
         for auth in ({"es_api_key": SECRET}, {"es_user": "u", "es_password": SECRET}):
-            cache = cls("cache", es_url=URL, **auth)
+            cache = cls("cache", es_url=URL, on_error="warn", **auth)
             assert SECRET not in repr(cache) and SECRET not in str(cache)
             assert repr(cache) == f"{cls.__name__}(index_name='cache')"
+            # A failing request (nothing listens on URL) logs: never the secret.
+            if cls is AsyncElasticsearchCache:
+                asyncio.run(cache.alookup("p", "l"))
+                asyncio.run(cache.aclose())
+            else:
+                cache.lookup("p", "l")
+                cache.close()
+    assert "cache lookup on index 'cache' failed" in caplog.text
     assert SECRET not in caplog.text
 
 

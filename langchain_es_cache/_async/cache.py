@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -14,8 +13,6 @@ from langchain_es_cache import _common
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common import Clock, OnError, Refresh
 from langchain_es_cache._twins import AsyncBaseCache
-
-logger = logging.getLogger("langchain_es_cache")
 
 
 class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
@@ -144,7 +141,12 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             docs=[{"_index": index, "_id": key} for index in await self._indices()],
             source_includes=_common.LOOKUP_FIELDS,
         )
-        return _common.newest_source(response["docs"])
+        docs = response["docs"]
+        for error in map(_common.mget_doc_error, docs):
+            if error is not None:
+                # A copy we cannot read may be the newest: not a silent miss.
+                raise _common.CacheError(f"mget failed: {error}")
+        return _common.newest_source(docs)
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE

@@ -5,7 +5,6 @@ The sync twin is generated from it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import timedelta
 from typing import Any
@@ -17,8 +16,6 @@ from langchain_es_cache import _common
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._twins import AsyncByteStore
-
-logger = logging.getLogger("langchain_es_cache")
 
 
 class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
@@ -269,6 +266,14 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             raise _common.no_keys_stored_error(type(self).__name__)
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        try:
+            async for key in self._stream_keys(prefix):
+                yield key
+        except _common.ES_ERRORS as exc:
+            # With on_error="warn" the stream just ends early.
+            self._outcomes.failed("yield_keys", exc)
+
+    async def _stream_keys(self, prefix: str | None) -> AsyncIterator[str]:
         try:
             # A scan only sees refreshed documents: make recent writes visible.
             await self._client.indices.refresh(index=self._index_name)

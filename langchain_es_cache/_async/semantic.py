@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -14,8 +13,6 @@ from langchain_es_cache import _common
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._twins import AsyncBaseCache
-
-logger = logging.getLogger("langchain_es_cache")
 
 
 class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
@@ -16,8 +15,6 @@ from langchain_es_cache import _common
 from langchain_es_cache._common import Clock, OnError, Refresh
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
-
-logger = logging.getLogger("langchain_es_cache")
 
 
 class ElasticsearchCache(CacheIndex, BaseCache):
@@ -146,7 +143,12 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             docs=[{"_index": index, "_id": key} for index in self._indices()],
             source_includes=_common.LOOKUP_FIELDS,
         )
-        return _common.newest_source(response["docs"])
+        docs = response["docs"]
+        for error in map(_common.mget_doc_error, docs):
+            if error is not None:
+                # A copy we cannot read may be the newest: not a silent miss.
+                raise _common.CacheError(f"mget failed: {error}")
+        return _common.newest_source(docs)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`."""

@@ -7,7 +7,6 @@ The sync twin is generated from it.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import timedelta
 from typing import Any
@@ -19,8 +18,6 @@ from langchain_es_cache import _common
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import ByteStore
-
-logger = logging.getLogger("langchain_es_cache")
 
 
 class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
@@ -271,6 +268,14 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             raise _common.no_keys_stored_error(type(self).__name__)
         if prefix is not None and not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        try:
+            for key in self._stream_keys(prefix):
+                yield key
+        except _common.ES_ERRORS as exc:
+            # With on_error="warn" the stream just ends early.
+            self._outcomes.failed("yield_keys", exc)
+
+    def _stream_keys(self, prefix: str | None) -> Iterator[str]:
         try:
             # A scan only sees refreshed documents: make recent writes visible.
             self._client.indices.refresh(index=self._index_name)

@@ -10,7 +10,12 @@ from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar
 
-from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
+from elasticsearch import (
+    AuthorizationException,
+    BadRequestError,
+    Elasticsearch,
+    NotFoundError,
+)
 from elasticsearch.helpers import bulk, scan
 from typing_extensions import Self
 
@@ -106,6 +111,19 @@ class CacheIndex:
         return self._is_alias
 
     def _prepare_index(self) -> bool:
+        try:
+            return self._create_or_map()
+        except AuthorizationException:
+            # Credentials that may write documents but not manage the index: the
+            # index must have been prepared by someone who may. Writes then go
+            # ahead; a write through an alias still lands in its write index.
+            logger.info(
+                "not allowed to prepare index %s; assuming it is ready",
+                self._index_name,
+            )
+            return False
+
+    def _create_or_map(self) -> bool:
         indices = self._client.indices
         try:
             # A GET, not a HEAD: an error answer then has a body that says why.
@@ -137,6 +155,8 @@ class CacheIndex:
 
     def _indices(self) -> list[str]:
         """The indices behind the alias, or the index name itself."""
+        if self._is_alias is False:
+            return [self._index_name]
         try:
             aliases = self._client.indices.get_alias(name=self._index_name)
         except NotFoundError:

@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import logging
 from datetime import timedelta
 from typing import Any
 
@@ -16,8 +15,6 @@ from langchain_es_cache import _common
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
-
-logger = logging.getLogger("langchain_es_cache")
 
 
 class ElasticsearchSemanticCache(CacheIndex, BaseCache):

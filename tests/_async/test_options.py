@@ -18,6 +18,7 @@ from langchain_es_cache import (
     CacheError,
     CacheStats,
 )
+from langchain_es_cache._common import llm_key
 from tests.clock import FakeClock
 from tests.conftest import es_server
 from tests.models import CountingChatModel
@@ -121,7 +122,7 @@ async def test_namespaces_share_an_index_without_seeing_each_other(
     assert await none.alookup("p", LLM) == answer("none")
     assert count(admin, index_name) == 3
     found = admin.search(index=index_name, query={"term": {"namespace": "red"}})
-    assert [h["_source"]["llm_output"] for h in found["hits"]["hits"]] != []
+    assert [h["_id"] for h in found["hits"]["hits"]] == [llm_key("p", LLM, "red")]
     await red.aclear()
     assert await red.alookup("p", LLM) is None
     assert await blue.alookup("p", LLM) == answer("blue")
@@ -306,8 +307,36 @@ async def test_embeddings_fail_open(
         await store.amset([("k", b"v")])
         assert await store.amget(["k", "j"]) == [None, None]
         await store.amdelete(["k"])
-        assert store.stats() == CacheStats(errors=3)
+        assert [key async for key in store.ayield_keys()] == []
+        assert store.stats() == CacheStats(errors=4)
     strict = AsyncElasticsearchEmbeddingsCache(index_name, **settings)
     with pytest.raises(CacheError, match="cache mget on index"):
         await strict.amget(["k"])
+    with pytest.raises(CacheError, match="cache yield_keys on index"):
+        [key async for key in strict.ayield_keys()]
     await strict.aclose()
+
+
+async def test_writer_without_index_privileges(
+    es_conn: es_server.Connection, async_client: AsyncElasticsearch, index_name: str
+) -> None:
+    """A key that may write documents, not manage the index, still caches."""
+    if es_conn.user is None or es_conn.password is None:
+        pytest.skip("creating a limited API key needs ES_USER/ES_PASSWORD")
+    await AsyncElasticsearchCache(index_name, client=async_client).is_alias()
+    role = {"names": [index_name], "privileges": ["read", "write"]}
+    with Elasticsearch(
+        es_conn.url, basic_auth=(es_conn.user, es_conn.password)
+    ) as root:
+        key = root.security.create_api_key(
+            name=f"writer-{index_name}", role_descriptors={"w": {"indices": [role]}}
+        )
+        try:
+            async with AsyncElasticsearchCache(
+                index_name, es_url=es_conn.url, es_api_key=key["encoded"]
+            ) as cache:
+                await cache.aupdate("p", LLM, answer("written"))
+                assert await cache.alookup("p", LLM) == answer("written")
+                assert cache.stats() == CacheStats(hits=1, writes=1)
+        finally:
+            root.security.invalidate_api_key(ids=[key["id"]])

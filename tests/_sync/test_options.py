@@ -20,6 +20,7 @@ from langchain_es_cache import (
     ElasticsearchCache,
     ElasticsearchEmbeddingsCache,
 )
+from langchain_es_cache._common import llm_key
 from tests.clock import FakeClock
 from tests.conftest import es_server
 from tests.models import CountingChatModel
@@ -117,7 +118,7 @@ def test_namespaces_share_an_index_without_seeing_each_other(
     assert none.lookup("p", LLM) == answer("none")
     assert count(admin, index_name) == 3
     found = admin.search(index=index_name, query={"term": {"namespace": "red"}})
-    assert [h["_source"]["llm_output"] for h in found["hits"]["hits"]] != []
+    assert [h["_id"] for h in found["hits"]["hits"]] == [llm_key("p", LLM, "red")]
     red.clear()
     assert red.lookup("p", LLM) is None
     assert blue.lookup("p", LLM) == answer("blue")
@@ -288,8 +289,36 @@ def test_embeddings_fail_open(es_conn: es_server.Connection, index_name: str) ->
         store.mset([("k", b"v")])
         assert store.mget(["k", "j"]) == [None, None]
         store.mdelete(["k"])
-        assert store.stats() == CacheStats(errors=3)
+        assert [key for key in store.yield_keys()] == []
+        assert store.stats() == CacheStats(errors=4)
     strict = ElasticsearchEmbeddingsCache(index_name, **settings)
     with pytest.raises(CacheError, match="cache mget on index"):
         strict.mget(["k"])
+    with pytest.raises(CacheError, match="cache yield_keys on index"):
+        [key for key in strict.yield_keys()]
     strict.close()
+
+
+def test_writer_without_index_privileges(
+    es_conn: es_server.Connection, client: Elasticsearch, index_name: str
+) -> None:
+    """A key that may write documents, not manage the index, still caches."""
+    if es_conn.user is None or es_conn.password is None:
+        pytest.skip("creating a limited API key needs ES_USER/ES_PASSWORD")
+    ElasticsearchCache(index_name, client=client).is_alias()
+    role = {"names": [index_name], "privileges": ["read", "write"]}
+    with Elasticsearch(
+        es_conn.url, basic_auth=(es_conn.user, es_conn.password)
+    ) as root:
+        key = root.security.create_api_key(
+            name=f"writer-{index_name}", role_descriptors={"w": {"indices": [role]}}
+        )
+        try:
+            with ElasticsearchCache(
+                index_name, es_url=es_conn.url, es_api_key=key["encoded"]
+            ) as cache:
+                cache.update("p", LLM, answer("written"))
+                assert cache.lookup("p", LLM) == answer("written")
+                assert cache.stats() == CacheStats(hits=1, writes=1)
+        finally:
+            root.security.invalidate_api_key(ids=[key["id"]])
