@@ -521,6 +521,13 @@ def older_than_filter(cutoff: datetime) -> dict[str, Any]:
     return {"range": {"timestamp": {"lt": format_time(cutoff)}}}
 
 
+def purge_query(namespace: str | None, cutoff: datetime) -> dict[str, Any]:
+    """The query selecting the namespace's entries written before `cutoff`."""
+    return {
+        "bool": {"filter": [namespace_filter(namespace), older_than_filter(cutoff)]}
+    }
+
+
 def _flatten(prefix: str, value: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
     for key, item in value.items():
         if isinstance(item, Mapping):

@@ -38,6 +38,7 @@ RULES = [
 REPLACEMENTS = {
     "_async": "_sync",
     "abatch": "batch",
+    "aclosing": "closing",
     "aclear": "clear",
     "aclose": "close",
     "aembed_documents": "embed_documents",

@@ -6,11 +6,12 @@ The sync twin is generated from it.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import aclosing
 from datetime import timedelta
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, NotFoundError
-from elasticsearch.helpers import async_scan, async_streaming_bulk
+from elasticsearch.helpers import async_streaming_bulk
 
 from langchain_es_cache import _common
 from langchain_es_cache._async.index import AsyncCacheIndex
@@ -195,6 +196,10 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                 require_alias=alias,
             )
         except _common.ES_ERRORS as exc:
+            if isinstance(exc, _common.StoreWriteError):
+                # The keys not listed as failed were written.
+                written = len(key_value_pairs) - len(exc.failures)
+                self._outcomes.count("writes", written)
             self._outcomes.failed("mset", exc)
             return
         self._outcomes.count("writes", len(key_value_pairs))
@@ -283,24 +288,28 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         query = {"query": _common.stored_keys_query(prefix, self._namespace)}
         for position, index in enumerate(indices):
             page: list[tuple[str, str]] = []
-            async for hit in async_scan(
-                self._client,
-                index=index,
-                query=query,
-                _source=["text_input"],
-                size=_common.STORE_REQUEST_DOCS,
-            ):
-                key = _common.stored_key(hit, prefix)
-                if key is None:
-                    continue
-                if position == 0:
-                    yield key
-                    continue
-                page.append((hit["_id"], key))
-                if len(page) >= _common.STORE_REQUEST_DOCS:
-                    for key in await self._not_in(indices[:position], page):
+            # Closed with this generator: a consumer stopping early leaves no
+            # scroll open on the server.
+            async with aclosing(
+                self._scan(
+                    index=index,
+                    query=query,
+                    _source=["text_input"],
+                    size=_common.STORE_REQUEST_DOCS,
+                )
+            ) as hits:
+                async for hit in hits:
+                    key = _common.stored_key(hit, prefix)
+                    if key is None:
+                        continue
+                    if position == 0:
                         yield key
-                    page = []
+                        continue
+                    page.append((hit["_id"], key))
+                    if len(page) >= _common.STORE_REQUEST_DOCS:
+                        for key in await self._not_in(indices[:position], page):
+                            yield key
+                        page = []
             if page:
                 for key in await self._not_in(indices[:position], page):
                     yield key

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from elasticsearch import (
     AsyncElasticsearch,
@@ -209,14 +210,7 @@ class AsyncCacheIndex:
         """Delete the entries older than `ttl` (in the namespace); return how many."""
         if self._ttl is None:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
-        query = {
-            "bool": {
-                "filter": [
-                    _common.namespace_filter(self._namespace),
-                    _common.older_than_filter(self._clock() - self._ttl),
-                ]
-            }
-        }
+        query = _common.purge_query(self._namespace, self._clock() - self._ttl)
         try:
             deleted = await self._delete_matching(query)
         except _common.ES_ERRORS as exc:
@@ -245,17 +239,30 @@ class AsyncCacheIndex:
         )
         return deleted
 
+    def _scan(self, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
+        """elasticsearch-py's scan helper: a generator, though typed as iterable."""
+        return cast(
+            AsyncGenerator[dict[str, Any], None], async_scan(self._client, **kwargs)
+        )
+
     async def _delete_actions(
         self, query: dict[str, Any]
     ) -> AsyncIterator[dict[str, Any]]:
-        async for hit in async_scan(
-            self._client,
-            index=self._index_name,
-            query={"query": query},
-            _source=False,
-            size=1000,
-        ):
-            yield {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
+        # Closed with this generator, so a failed bulk leaves no scroll open.
+        async with aclosing(
+            self._scan(
+                index=self._index_name,
+                query={"query": query},
+                _source=False,
+                size=1000,
+            )
+        ) as hits:
+            async for hit in hits:
+                yield {
+                    "_op_type": "delete",
+                    "_index": hit["_index"],
+                    "_id": hit["_id"],
+                }
 
     async def aclose(self) -> None:
         """Close the client if the cache created it; a client passed in stays open."""

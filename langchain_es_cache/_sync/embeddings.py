@@ -8,11 +8,12 @@ The sync twin is generated from it.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
-from elasticsearch.helpers import scan, streaming_bulk
+from elasticsearch.helpers import streaming_bulk
 
 from langchain_es_cache import _common
 from langchain_es_cache._common import Clock, OnError
@@ -197,6 +198,10 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 require_alias=alias,
             )
         except _common.ES_ERRORS as exc:
+            if isinstance(exc, _common.StoreWriteError):
+                # The keys not listed as failed were written.
+                written = len(key_value_pairs) - len(exc.failures)
+                self._outcomes.count("writes", written)
             self._outcomes.failed("mset", exc)
             return
         self._outcomes.count("writes", len(key_value_pairs))
@@ -285,24 +290,28 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         query = {"query": _common.stored_keys_query(prefix, self._namespace)}
         for position, index in enumerate(indices):
             page: list[tuple[str, str]] = []
-            for hit in scan(
-                self._client,
-                index=index,
-                query=query,
-                _source=["text_input"],
-                size=_common.STORE_REQUEST_DOCS,
-            ):
-                key = _common.stored_key(hit, prefix)
-                if key is None:
-                    continue
-                if position == 0:
-                    yield key
-                    continue
-                page.append((hit["_id"], key))
-                if len(page) >= _common.STORE_REQUEST_DOCS:
-                    for key in self._not_in(indices[:position], page):
+            # Closed with this generator: a consumer stopping early leaves no
+            # scroll open on the server.
+            with closing(
+                self._scan(
+                    index=index,
+                    query=query,
+                    _source=["text_input"],
+                    size=_common.STORE_REQUEST_DOCS,
+                )
+            ) as hits:
+                for hit in hits:
+                    key = _common.stored_key(hit, prefix)
+                    if key is None:
+                        continue
+                    if position == 0:
                         yield key
-                    page = []
+                        continue
+                    page.append((hit["_id"], key))
+                    if len(page) >= _common.STORE_REQUEST_DOCS:
+                        for key in self._not_in(indices[:position], page):
+                            yield key
+                        page = []
             if page:
                 for key in self._not_in(indices[:position], page):
                     yield key

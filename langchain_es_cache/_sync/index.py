@@ -5,10 +5,11 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import closing
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from elasticsearch import (
     AuthorizationException,
@@ -207,14 +208,7 @@ class CacheIndex:
         """Delete the entries older than `ttl` (in the namespace); return how many."""
         if self._ttl is None:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
-        query = {
-            "bool": {
-                "filter": [
-                    _common.namespace_filter(self._namespace),
-                    _common.older_than_filter(self._clock() - self._ttl),
-                ]
-            }
-        }
+        query = _common.purge_query(self._namespace, self._clock() - self._ttl)
         try:
             deleted = self._delete_matching(query)
         except _common.ES_ERRORS as exc:
@@ -243,15 +237,26 @@ class CacheIndex:
         )
         return deleted
 
+    def _scan(self, **kwargs: Any) -> Generator[dict[str, Any], None]:
+        """elasticsearch-py's scan helper: a generator, though typed as iterable."""
+        return cast(Generator[dict[str, Any], None], scan(self._client, **kwargs))
+
     def _delete_actions(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
-        for hit in scan(
-            self._client,
-            index=self._index_name,
-            query={"query": query},
-            _source=False,
-            size=1000,
-        ):
-            yield {"_op_type": "delete", "_index": hit["_index"], "_id": hit["_id"]}
+        # Closed with this generator, so a failed bulk leaves no scroll open.
+        with closing(
+            self._scan(
+                index=self._index_name,
+                query={"query": query},
+                _source=False,
+                size=1000,
+            )
+        ) as hits:
+            for hit in hits:
+                yield {
+                    "_op_type": "delete",
+                    "_index": hit["_index"],
+                    "_id": hit["_id"],
+                }
 
     def close(self) -> None:
         """Close the client if the cache created it; a client passed in stays open."""
