@@ -85,8 +85,7 @@ def validate_index_name(index_name: object) -> str:
 
     Raises `ValueError` naming the rule broken (or `TypeError` for a non-string).
     """
-    if not isinstance(index_name, str):
-        raise TypeError(f"index_name must be a str, not {type(index_name).__name__}")
+    index_name = require_str("index_name", index_name)
     if not index_name:
         raise ValueError("index_name must not be empty")
     if index_name in (".", ".."):
@@ -179,9 +178,7 @@ def client_settings(
         ("es_api_key", es_api_key),
         ("es_password", es_password),
     ):
-        if value is not None and not isinstance(value, str):
-            raise TypeError(f"{name} must be a str, not {type(value).__name__}")
-        if value == "":
+        if value is not None and require_str(name, value) == "":
             raise ValueError(f"{name} must not be empty")
     if has_client:
         given = [
@@ -413,12 +410,6 @@ def api_error(exc: Exception) -> dict[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
-def is_multi_index_error(exc: Exception) -> bool:
-    """Tell whether a single-document request failed because an alias has 2+ indices."""
-    error = api_error(exc)
-    return error is not None and is_multi_index_doc_error(error)
-
-
 def is_error_type(exc: Exception, error_type: str) -> bool:
     """Tell whether an API error's body names `error_type`."""
     error = api_error(exc)
@@ -482,8 +473,7 @@ def validate_namespace(namespace: object) -> str | None:
     """Return `namespace` if it is `None` or a non-empty string."""
     if namespace is None:
         return None
-    if not isinstance(namespace, str):
-        raise TypeError(f"namespace must be a str, not {type(namespace).__name__}")
+    namespace = require_str("namespace", namespace)
     if not namespace:
         raise ValueError("namespace must not be empty (use None for no namespace)")
     if not _is_utf8(namespace):

@@ -19,19 +19,22 @@ from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache, __ve
 
 
 class Recorder(BaseHTTPRequestHandler):
-    """Answers every request with a 404 "not found" document, as a get would."""
+    """Answers every request as an mget that found nothing."""
 
     seen: ClassVar[list[dict[str, str]]] = []
 
-    def do_GET(self) -> None:
+    def do_POST(self) -> None:
         Recorder.seen.append(dict(self.headers.items()))
-        body = json.dumps({"_index": "i", "_id": "x", "found": False}).encode()
-        self.send_response(404)
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps({"docs": []}).encode()
+        self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("X-Elastic-Product", "Elasticsearch")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
+
+    do_GET = do_POST
 
     def log_message(self, format: str, *args: Any) -> None:
         pass

@@ -4,11 +4,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
+from elasticsearch import Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache import _common
@@ -88,7 +87,6 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             "store_input_params", store_input_params
         )
         self._refresh = _common.validate_refresh(refresh)
-        self._multi_index = False
 
     def build_document(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
@@ -109,7 +107,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = _common.llm_key(prompt, llm_string, self._namespace)
         try:
-            source = self._fetch(key)
+            source = (self._realtime_read([key], _common.LOOKUP_FIELDS)).get(key)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -118,37 +116,6 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         found = _common.parse_generations(source, index=self._index_name, key=key)
         self._outcomes.count("misses" if found is None else "hits")
         return found
-
-    def _fetch(self, key: str) -> Mapping[str, Any] | None:
-        """Realtime-read the newest copy of `key`, or `None`."""
-        if not self._multi_index:
-            try:
-                doc = self._client.get(
-                    index=self._index_name,
-                    id=key,
-                    source_includes=_common.LOOKUP_FIELDS,
-                )
-            except NotFoundError:
-                return None
-            except BadRequestError as exc:
-                if not _common.is_multi_index_error(exc):
-                    raise
-                # A get cannot span the indices of an alias: from now on read
-                # them all and keep the newest copy.
-                self._multi_index = True
-            else:
-                source: Mapping[str, Any] | None = doc.get("_source")
-                return source
-        response = self._client.mget(
-            docs=[{"_index": index, "_id": key} for index in self._indices()],
-            source_includes=_common.LOOKUP_FIELDS,
-        )
-        docs = response["docs"]
-        for error in map(_common.mget_doc_error, docs):
-            if error is not None:
-                # A copy we cannot read may be the newest: not a silent miss.
-                raise _common.CacheError(f"mget failed: {error}")
-        return _common.newest_source(docs)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`."""

@@ -92,7 +92,6 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         self._maximum_duplicates_allowed = _common.validate_maximum_duplicates(
             maximum_duplicates_allowed
         )
-        self._multi_index = False
 
     @staticmethod
     def encode_vector(data: bytes) -> str:
@@ -127,7 +126,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             for chunk in _common.chunked(
                 dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
             ):
-                for doc_id, source in (self._read(chunk)).items():
+                for doc_id, source in (
+                    self._realtime_read(chunk, _common.EMBEDDING_LOOKUP_FIELDS)
+                ).items():
                     if _common.is_expired(source, self._ttl, now):
                         continue
                     value = _common.parse_vector(source, index=self._index_name)
@@ -141,42 +142,6 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         self._outcomes.count("hits", hits)
         self._outcomes.count("misses", len(values) - hits)
         return values
-
-    def _read(self, ids: list[str]) -> dict[str, Any]:
-        """Realtime-read `ids`: the newest ``_source`` of each one found."""
-        if not self._multi_index:
-            response = self._client.mget(
-                index=self._index_name,
-                ids=ids,
-                source_includes=_common.EMBEDDING_LOOKUP_FIELDS,
-            )
-            docs: list[dict[str, Any]] = response["docs"]
-            errors = [e for e in map(_common.mget_doc_error, docs) if e is not None]
-            if not errors:
-                return _common.newest_by_id(docs)
-            if not any(_common.is_multi_index_doc_error(e) for e in errors):
-                raise _common.StoreError(f"mget failed: {errors[0]}")
-            # An alias over several indices: from now on read them all and
-            # keep the newest copy.
-            self._multi_index = True
-        indices = self._indices()
-        found: dict[str, Any] = {}
-        per_request = max(1, _common.STORE_REQUEST_DOCS // len(indices))
-        for chunk in _common.chunked(ids, per_request):
-            response = self._client.mget(
-                docs=[
-                    {"_index": index, "_id": doc_id}
-                    for doc_id in chunk
-                    for index in indices
-                ],
-                source_includes=_common.EMBEDDING_LOOKUP_FIELDS,
-            )
-            docs = response["docs"]
-            for error in map(_common.mget_doc_error, docs):
-                if error is not None:
-                    raise _common.StoreError(f"mget failed: {error}")
-            found.update(_common.newest_by_id(docs))
-        return found
 
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
         """Store each value under its key; realtime-visible to the next `amget`.
@@ -271,8 +236,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         """
         if not self._store_input:
             raise _common.no_keys_stored_error(type(self).__name__)
-        if prefix is not None and not isinstance(prefix, str):
-            raise TypeError(f"prefix must be a str, not {type(prefix).__name__}")
+        if prefix is not None:
+            _common.require_str("prefix", prefix)
         try:
             for key in self._stream_keys(prefix):
                 yield key

@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Mapping
 from contextlib import closing
 from datetime import timedelta
 from types import TracebackType
@@ -83,6 +83,7 @@ class CacheIndex:
             # caller's object is left as it was.
             self._client = client.options(headers={"user-agent": _common.USER_AGENT})
         self._is_alias: bool | None = None
+        self._multi_index = False
         self._index_lock = IndexLock()
 
     def __repr__(self) -> str:
@@ -153,6 +154,44 @@ class CacheIndex:
             if not _common.is_error_type(exc, "illegal_argument_exception"):
                 raise
             raise _common.mapping_conflict(self._index_name, exc) from exc
+
+    def _realtime_read(
+        self, ids: list[str], fields: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """Realtime-read `ids` (get/mget, never a search): the newest ``_source``
+        of each one found, reading every index behind an alias."""
+        if not self._multi_index:
+            response = self._client.mget(
+                index=self._index_name, ids=ids, source_includes=fields
+            )
+            docs: list[dict[str, Any]] = response["docs"]
+            errors = [e for e in map(_common.mget_doc_error, docs) if e is not None]
+            if not errors:
+                return _common.newest_by_id(docs)
+            if not any(_common.is_multi_index_doc_error(e) for e in errors):
+                raise _common.CacheError(f"mget failed: {errors[0]}")
+            # A single-index read cannot span an alias's indices: from now on
+            # read them all and keep the newest copy.
+            self._multi_index = True
+        indices = self._indices()
+        found: dict[str, Mapping[str, Any]] = {}
+        per_request = max(1, _common.STORE_REQUEST_DOCS // len(indices))
+        for chunk in _common.chunked(ids, per_request):
+            response = self._client.mget(
+                docs=[
+                    {"_index": index, "_id": doc_id}
+                    for doc_id in chunk
+                    for index in indices
+                ],
+                source_includes=fields,
+            )
+            docs = response["docs"]
+            for error in map(_common.mget_doc_error, docs):
+                if error is not None:
+                    # A copy we cannot read may be the newest: not a silent miss.
+                    raise _common.CacheError(f"mget failed: {error}")
+            found.update(_common.newest_by_id(docs))
+        return found
 
     def _indices(self) -> list[str]:
         """The indices behind the alias, or the index name itself."""
