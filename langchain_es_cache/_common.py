@@ -410,6 +410,12 @@ def api_error(exc: Exception) -> dict[str, Any] | None:
     return error if isinstance(error, dict) else None
 
 
+def is_multi_index_error(exc: Exception) -> bool:
+    """Tell whether a single-document request failed because an alias has 2+ indices."""
+    error = api_error(exc)
+    return error is not None and is_multi_index_doc_error(error)
+
+
 def is_error_type(exc: Exception, error_type: str) -> bool:
     """Tell whether an API error's body names `error_type`."""
     error = api_error(exc)
