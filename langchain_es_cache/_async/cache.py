@@ -1,4 +1,4 @@
-"""The LLM cache, written once as async code; the sync twin is generated from it."""
+"""The exact LLM cache: one entry per prompt and model configuration."""
 
 from __future__ import annotations
 
@@ -20,8 +20,8 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
 
     One document per ``(prompt, llm_string)``, with the id given by
     `langchain_es_cache._common.llm_key`. Hand it to ``set_llm_cache`` or to a
-    model's ``cache=``. ``AsyncElasticsearchCache`` serves async calls only;
-    ``ElasticsearchCache`` serves sync and async calls alike.
+    model's ``cache=``. The async class serves async calls only; the sync
+    class serves sync and async calls alike.
     """
 
     MAPPING = _common.LLM_CACHE_MAPPING

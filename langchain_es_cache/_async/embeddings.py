@@ -1,7 +1,4 @@
-"""The embeddings cache (a LangChain ``ByteStore``), written once as async code.
-
-The sync twin is generated from it.
-"""
+"""The embeddings cache: a LangChain ``ByteStore`` for ``CacheBackedEmbeddings``."""
 
 from __future__ import annotations
 
@@ -24,8 +21,8 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
 
     One document per ``(namespace, key)``, with the id given by
     `langchain_es_cache._common.embedding_key`; the value is stored base64-encoded
-    in ``vector_dump``. ``AsyncElasticsearchEmbeddingsCache`` serves async calls
-    only (``aembed_documents``); ``ElasticsearchEmbeddingsCache`` serves both.
+    in ``vector_dump``. The async class serves async calls only
+    (``aembed_documents``); the sync class serves both.
     """
 
     MAPPING = _common.EMBEDDINGS_CACHE_MAPPING

@@ -1,4 +1,4 @@
-"""The client and the index behind every cache class: written once, async."""
+"""The client and the index behind every cache class."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The semantic LLM cache, written once as async code; the sync twin is generated."""
+"""The semantic LLM cache: prompts worded differently share an entry."""
 
 from __future__ import annotations
 

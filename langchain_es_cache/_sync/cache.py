@@ -1,6 +1,6 @@
 # Generated from langchain_es_cache/_async/cache.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The LLM cache, written once as async code; the sync twin is generated from it."""
+"""The exact LLM cache: one entry per prompt and model configuration."""
 
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ class ElasticsearchCache(CacheIndex, BaseCache):
 
     One document per ``(prompt, llm_string)``, with the id given by
     `langchain_es_cache._common.llm_key`. Hand it to ``set_llm_cache`` or to a
-    model's ``cache=``. ``AsyncElasticsearchCache`` serves async calls only;
-    ``ElasticsearchCache`` serves sync and async calls alike.
+    model's ``cache=``. The async class serves async calls only; the sync
+    class serves sync and async calls alike.
     """
 
     MAPPING = _common.LLM_CACHE_MAPPING
@@ -92,7 +92,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
     def build_document(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> dict[str, Any]:
-        """Return the document that `aupdate` stores for these arguments."""
+        """Return the document that `update` stores for these arguments."""
         return _common.build_llm_document(
             prompt,
             llm_string,

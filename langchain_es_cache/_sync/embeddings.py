@@ -1,9 +1,6 @@
 # Generated from langchain_es_cache/_async/embeddings.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The embeddings cache (a LangChain ``ByteStore``), written once as async code.
-
-The sync twin is generated from it.
-"""
+"""The embeddings cache: a LangChain ``ByteStore`` for ``CacheBackedEmbeddings``."""
 
 from __future__ import annotations
 
@@ -26,8 +23,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
 
     One document per ``(namespace, key)``, with the id given by
     `langchain_es_cache._common.embedding_key`; the value is stored base64-encoded
-    in ``vector_dump``. ``AsyncElasticsearchEmbeddingsCache`` serves async calls
-    only (``aembed_documents``); ``ElasticsearchEmbeddingsCache`` serves both.
+    in ``vector_dump``. The async class serves async calls only
+    (``embed_documents``); the sync class serves both.
     """
 
     MAPPING = _common.EMBEDDINGS_CACHE_MAPPING
@@ -55,7 +52,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         Args:
             index_name: Index or alias holding the cache; created on first write.
             store_input: Store each key in ``text_input`` (needed by
-                `ayield_keys`).
+                `yield_keys`).
             metadata: JSON-serializable dict stored with every entry.
             namespace: Keeps this cache's keys apart from other namespaces in
                 the same index; `None` (not ``""``) for none.
@@ -104,7 +101,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         return _common.decode_vector(data)
 
     def build_document(self, text_input: str, vector: bytes) -> dict[str, Any]:
-        """Return the document that `amset` stores for key `text_input`."""
+        """Return the document that `mset` stores for key `text_input`."""
         return _common.build_embedding_document(
             text_input,
             vector,
@@ -144,7 +141,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         return values
 
     def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
-        """Store each value under its key; realtime-visible to the next `amget`.
+        """Store each value under its key; realtime-visible to the next `mget`.
 
         Raises `StoreWriteError` naming every key that failed, and why.
         """

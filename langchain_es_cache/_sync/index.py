@@ -1,6 +1,6 @@
 # Generated from langchain_es_cache/_async/index.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The client and the index behind every cache class: written once, async."""
+"""The client and the index behind every cache class."""
 
 from __future__ import annotations
 
@@ -30,8 +30,8 @@ logger = logging.getLogger("langchain_es_cache")
 class CacheIndex:
     """Owns the connection and prepares the index; subclasses add the cache API.
 
-    A client the class creates from credentials is closed by `aclose` and
-    ``async with``; a client passed in is used through ``options()`` (so never
+    A client the class creates from credentials is closed by `close` and
+    ``with``; a client passed in is used through ``options()`` (so never
     changed) and never closed.
     """
 

@@ -1,6 +1,6 @@
 # Generated from langchain_es_cache/_async/semantic.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The semantic LLM cache, written once as async code; the sync twin is generated."""
+"""The semantic LLM cache: prompts worded differently share an entry."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         Args:
             index_name: Index or alias holding the cache; created on first write.
             embedding: Any LangChain `Embeddings`; prompts go to its
-                ``aembed_query`` (``embed_query`` in the sync class).
+                ``embed_query`` (``embed_query`` in the sync class).
             similarity_threshold: Least cosine similarity, from -1 to 1, between
                 a prompt and a cached prompt for a hit (1: same direction).
             dimensions: Length of the embeddings; by default, taken from the
@@ -144,7 +144,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         return_val: RETURN_VAL_TYPE,
         vector: list[float],
     ) -> dict[str, Any]:
-        """Return the document that `aupdate` stores: the exact cache's, plus
+        """Return the document that `update` stores: the exact cache's, plus
         the prompt's embedding `vector` in ``llm_input_vector``."""
         document = _common.build_llm_document(
             prompt,
