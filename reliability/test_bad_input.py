@@ -19,7 +19,7 @@ from langchain_es_cache import (
 )
 from reliability.conftest import Recorder
 from reliability.helpers import LLM, answer
-from tests.conftest import es_server
+from utils import es_server
 
 URL = "http://127.0.0.1:1"
 SECRET = "bad-input-s3cret"

@@ -17,7 +17,7 @@ from langchain_es_cache import AsyncElasticsearchCache, _common
 from reliability import workers
 from reliability.conftest import Recorder
 from reliability.helpers import LLM, value_for
-from tests.conftest import es_server
+from utils import es_server
 
 SECONDS = 30.0
 PROCESSES, THREADS = 4, 8

@@ -20,9 +20,9 @@ from langchain_es_cache import (
 )
 from langchain_es_cache._common import llm_key
 from tests.clock import FakeClock
-from tests.conftest import es_server
 from tests.models import CountingChatModel
 from tests.twins import async_gather
+from utils import es_server
 
 LLM = "model=counting-1"
 

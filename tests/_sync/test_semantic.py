@@ -20,8 +20,8 @@ from langchain_es_cache import (
 )
 from langchain_es_cache._common import llm_key
 from tests.clock import FakeClock
-from tests.conftest import es_server
 from tests.models import CountingChatModel, TableEmbeddings
+from utils import es_server
 
 FRANCE = "What is the capital of France?"
 PARAPHRASE = "Tell me France's capital city."  # cosine 12/13 = 0.923 to FRANCE
