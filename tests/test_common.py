@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from langchain_core.load import dumps
@@ -124,7 +125,9 @@ def test_build_document_fields() -> None:
     ("return_val", "error"),
     [([], ValueError), (["text"], TypeError), ([{"text": "x"}], TypeError)],
 )
-def test_build_document_rejects_bad_return_val(return_val: list, error: type) -> None:
+def test_build_document_rejects_bad_return_val(
+    return_val: list[Any], error: type[Exception]
+) -> None:
     with pytest.raises(error, match="return_val"):
         _common.build_llm_document(
             "p",
@@ -157,7 +160,7 @@ def test_build_document_rejects_naive_clock() -> None:
 
 
 def test_newest_source() -> None:
-    def doc(ts: str | None, found: bool = True) -> dict:
+    def doc(ts: str | None, found: bool = True) -> dict[str, Any]:
         source = {"llm_output": [ts]} if ts is None else {"timestamp": ts}
         return {"found": found, "_source": source}
 
