@@ -1,0 +1,47 @@
+"""The text the semantic cache embeds for a prompt."""
+
+from __future__ import annotations
+
+import json
+
+
+def prompt_text(prompt: str) -> str:
+    """The text the semantic cache embeds for `prompt`.
+
+    LangChain hands a chat model's prompt to caches as ``dumps`` of its
+    messages: JSON full of class paths and field names that every prompt
+    shares, which would make any two prompts look alike to an embedding model.
+    For such a prompt this returns each message's text on a line of its own
+    (prefixed by its type, such as ``system: ``, unless it is the human's); a
+    part that is not text (an image) becomes its JSON, so that it still counts.
+    Any other prompt is returned as it is.
+    """
+    if not prompt.startswith("[{"):
+        return prompt
+    try:
+        items = json.loads(prompt)
+    except ValueError:
+        return prompt
+    lines = []
+    for item in items if isinstance(items, list) else [None]:
+        kwargs = item.get("kwargs") if isinstance(item, dict) else None
+        if not isinstance(kwargs, dict) or item.get("lc") != 1:  # type: ignore[union-attr]
+            return prompt
+        content = kwargs.get("content")
+        parts = [content] if isinstance(content, str) else content
+        if not isinstance(parts, list):
+            return prompt
+        texts = [
+            part
+            if isinstance(part, str)
+            else part["text"]
+            if isinstance(part, dict)
+            and part.get("type") == "text"
+            and isinstance(part.get("text"), str)
+            else json.dumps(part, sort_keys=True)
+            for part in parts
+        ]
+        kind = kwargs.get("type")
+        prefix = "" if kind == "human" else f"{kind}: "
+        lines.append(prefix + "\n".join(texts))
+    return "\n".join(lines)
