@@ -14,6 +14,7 @@ from langchain_es_cache._sync.cache import ElasticsearchCache
 from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._sync.semantic import ElasticsearchSemanticCache
 from langchain_es_cache._version import __version__
+from langchain_es_cache.streaming import cache_streams
 
 __all__ = [
     "AsyncElasticsearchCache",
@@ -28,4 +29,5 @@ __all__ = [
     "StoreError",
     "StoreWriteError",
     "__version__",
+    "cache_streams",
 ]
