@@ -219,21 +219,12 @@ def first_chat_generation(cached: Sequence[Generation]) -> ChatGeneration:
 
 
 def _tool_call_chunks(message: AIMessage) -> list[ToolCallChunk]:
-    calls = [
+    return [
         tool_call_chunk(
             name=call["name"], args=json.dumps(call["args"]), id=call["id"], index=i
         )
         for i, call in enumerate(message.tool_calls)
     ]
-    # An invalid call keeps its raw arguments, so it parses as invalid again
-    # (its `error` text is not carried by chunks).
-    invalid = [
-        tool_call_chunk(
-            name=call["name"], args=call["args"], id=call["id"], index=len(calls) + i
-        )
-        for i, call in enumerate(message.invalid_tool_calls)
-    ]
-    return calls + invalid
 
 
 def chat_hit_chunks(generation: ChatGeneration) -> list[ChatGenerationChunk]:
@@ -253,6 +244,11 @@ def chat_hit_chunks(generation: ChatGeneration) -> list[ChatGenerationChunk]:
         message_id = None
     content = message.content
     pieces: list[Any] = split_text(content) if isinstance(content, str) else [content]
+    if message.invalid_tool_calls:
+        # Chunks carry tool calls as raw argument strings that LangChain parses
+        # leniently when it sums them, which could turn a malformed call into a
+        # valid one: such an answer is replayed as one chunk, exact as cached.
+        pieces = [content]
     first = AIMessageChunk(
         content=pieces[0],
         id=message_id,
@@ -268,6 +264,8 @@ def chat_hit_chunks(generation: ChatGeneration) -> list[ChatGenerationChunk]:
         # Tells langchain-core 1.x the stream is complete, so it adds no empty
         # closing chunk of its own.
         messages[-1].chunk_position = "last"
+    if message.invalid_tool_calls:
+        first.invalid_tool_calls = copy.deepcopy(message.invalid_tool_calls)
     info = copy.deepcopy(generation.generation_info)
     return [ChatGenerationChunk(message=first, generation_info=info)] + [
         ChatGenerationChunk(message=m) for m in messages[1:]
