@@ -18,6 +18,7 @@ from langchain_core.globals import get_llm_cache
 from langchain_core.language_models import BaseChatModel, BaseLLM
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages.ai import UsageMetadata
 from langchain_core.messages.tool import ToolCallChunk, tool_call_chunk
 from langchain_core.outputs import (
     ChatGeneration,
@@ -39,6 +40,7 @@ runs of words for long ones (each chunk costs a callback round in LangChain)."""
 
 _WORD = re.compile(r"\S+\s*|\s+")
 _HAS_CHUNK_POSITION = "chunk_position" in AIMessageChunk.model_fields
+_TOKEN_COUNTS = ("input_tokens", "output_tokens", "total_tokens")
 
 
 class NoCacheError(ValueError):
@@ -227,6 +229,19 @@ def _tool_call_chunks(message: AIMessage) -> list[ToolCallChunk]:
     ]
 
 
+def _usage(message: AIMessage) -> UsageMetadata | None:
+    """The message's usage, or `None` if it holds no token counts.
+
+    langchain-core 1.x marks a hit it serves to ``invoke`` with ``total_cost:
+    0``, in place in an in-memory cache: an answer without usage then holds
+    ``{"total_cost": 0}``, which no chunk can carry.
+    """
+    usage = message.usage_metadata
+    if usage is None or not all(key in usage for key in _TOKEN_COUNTS):
+        return None
+    return usage
+
+
 def chat_hit_chunks(generation: ChatGeneration) -> list[ChatGenerationChunk]:
     """Chunks whose sum is ``generation``'s message: its text in pieces, the
     first also carrying the rest (tool calls, usage and response metadata).
@@ -254,7 +269,7 @@ def chat_hit_chunks(generation: ChatGeneration) -> list[ChatGenerationChunk]:
         id=message_id,
         additional_kwargs=copy.deepcopy(message.additional_kwargs),
         response_metadata=copy.deepcopy(message.response_metadata),
-        usage_metadata=copy.deepcopy(message.usage_metadata),
+        usage_metadata=copy.deepcopy(_usage(message)),
         tool_call_chunks=_tool_call_chunks(message),
     )
     messages = [first] + [

@@ -301,3 +301,13 @@ def test_a_key_probe_never_calls_the_model() -> None:
     with pytest.raises(RuntimeError, match="did not look up its cache"):
         logic.chat_key(cache_streams(model), [HumanMessage("hi")], None, {})
     assert model.calls == 0
+
+
+def test_usage_without_token_counts_is_left_out() -> None:
+    """What langchain-core 1.x leaves in an in-memory cache after an invoke hit
+    on an answer without usage."""
+    message = AIMessage(content="a b").model_copy(
+        update={"usage_metadata": {"total_cost": 0}}
+    )
+    chunks = logic.chat_hit_chunks(ChatGeneration(message=message))
+    assert reduce(operator.add, chunks).message.usage_metadata is None  # type: ignore[attr-defined]

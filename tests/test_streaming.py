@@ -4,8 +4,11 @@ BaseCache, threads and tasks, what the returned model is, and bad arguments."""
 from __future__ import annotations
 
 import asyncio
+import logging
+import operator
 import pickle
 from collections.abc import Iterator
+from functools import reduce
 from typing import Any
 
 import pytest
@@ -15,12 +18,14 @@ from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import (
     BaseChatModel,
     BaseLLM,
+    FakeListChatModel,
     GenericFakeChatModel,
 )
 from pydantic import BaseModel
 
 from langchain_es_cache import (
     AsyncElasticsearchCache,
+    CacheError,
     ElasticsearchCache,
     cache_streams,
 )
@@ -133,6 +138,40 @@ async def test_a_cancelled_astream_writes_nothing(
     assert count(admin, index_name) == 1
 
 
+@pytest.mark.parametrize("on_error", ["raise", "warn"])
+def test_a_failed_write_is_raised_at_the_end_or_logged(
+    api_key_settings: dict[str, Any],
+    admin: Elasticsearch,
+    index_name: str,
+    on_error: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with ElasticsearchCache(index_name, on_error=on_error, **api_key_settings) as cache:
+        plain = ToolChatModel(cache=cache)
+        model = cache_streams(plain)
+        list(model.stream("first question"))
+        # Lookups still work on a write-blocked index; writes fail.
+        admin.indices.put_settings(index=index_name, settings={"blocks.write": True})
+        try:
+            received = []
+            if on_error == "raise":
+                with pytest.raises(CacheError, match="cache update on index"):
+                    for chunk in model.stream(QUESTION):
+                        received.append(chunk)
+            else:
+                with caplog.at_level(logging.WARNING, logger="langchain_es_cache"):
+                    received = list(model.stream(QUESTION))
+                assert "continuing without the cache" in caplog.text
+            assert "".join(str(c.content) for c in received) == plain.text
+            list(model.stream("first question"))
+            assert plain.calls == 2
+        finally:
+            admin.indices.put_settings(
+                index=index_name, settings={"blocks.write": None}
+            )
+    assert count(admin, index_name) == 1
+
+
 @pytest.mark.parametrize("make", [ToolChatModel, StreamingLLM])
 def test_in_memory_cache_sync(make: Any) -> None:
     cache = InMemoryCache()
@@ -150,6 +189,23 @@ async def test_in_memory_cache_async(make: Any) -> None:
     [chunk async for chunk in model.astream("a frog")]
     [chunk async for chunk in model.astream("a frog")]
     assert model.calls == 1
+
+
+@pytest.mark.parametrize("usage", [True, False])
+def test_a_hit_after_invoke_marked_it_in_an_in_memory_cache(usage: bool) -> None:
+    """langchain-core 1.x adds ``total_cost: 0`` to the usage of an answer it
+    serves to invoke, in place in an in-memory cache: streams still replay it."""
+    chat = FakeListChatModel(responses=["Paris, on the Seine."], cache=InMemoryCache())
+    plain: BaseChatModel = chat if not usage else ToolChatModel(cache=InMemoryCache())
+    model = cache_streams(plain)
+    first = reduce(operator.add, list(model.stream(QUESTION)))
+    invoked = plain.invoke(QUESTION)
+    again = reduce(operator.add, list(model.stream(QUESTION)))
+    assert again.content == invoked.content == first.content
+    if usage:
+        assert again.usage_metadata == invoked.usage_metadata
+    else:
+        assert again.usage_metadata is None
 
 
 def test_invoke_through_the_streaming_path_looks_up_and_writes_once() -> None:

@@ -110,6 +110,9 @@ def test_chat_stream_twice_calls_the_model_once(
     assert answers.calls == 1
     assert len(second) > 1
     assert join(second).content == join(first).content == ANSWER
+    # Each stream gives its own run's id, not the first run's.
+    ids = {join(first).id, join(second).id}
+    assert len(ids) == 2 and all(i and i.startswith(("run-", "lc_run-")) for i in ids)
     assert count(admin, index_name) == 1
 
 
