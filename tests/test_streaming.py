@@ -287,6 +287,23 @@ async def test_astream_events_of_a_hit_report_its_chunks() -> None:
     assert len(runs[1]) > 1
 
 
+class AsyncStreamingOnly(ToolChatModel):
+    """Streams natively in async code only."""
+
+    _stream = BaseChatModel._stream
+
+
+async def test_a_model_streaming_only_in_async_code() -> None:
+    model = cache_streams(AsyncStreamingOnly(cache=InMemoryCache()))
+    for _ in range(2):
+        chunks = [chunk async for chunk in model.astream(QUESTION)]
+        assert len(chunks) > 1
+    assert model.calls == 1
+    # Its sync stream is LangChain's fallback to invoke, which hits the entry.
+    assert [c.content for c in model.stream(QUESTION)] == [model.text]
+    assert model.calls == 1
+
+
 def test_a_model_that_does_not_stream_stays_cached_by_langchain() -> None:
     chat, llm = CountingChatModel(cache=InMemoryCache()), CountingLLM()
     llm_model = cache_streams(llm, cache=InMemoryCache())

@@ -14,6 +14,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, MessagesState, StateGraph
@@ -114,6 +116,20 @@ async def test_chat_stream_twice_calls_the_model_once(
     ids = {join(first).id, join(second).id}
     assert len(ids) == 2 and all(i and i.startswith(("run-", "lc_run-")) for i in ids)
     assert count(admin, index_name) == 1
+
+
+async def test_a_chain_streaming_the_model_is_cached(
+    async_cache: AsyncElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=async_cache)
+    prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+    chain = prompt | cache_streams(plain) | StrOutputParser()
+    runs = []
+    for _ in range(2):
+        runs.append([piece async for piece in chain.astream({"question": QUESTION})])
+    assert plain.calls == 1
+    assert len(runs[1]) > 1
+    assert "".join(runs[1]) == "".join(runs[0]) == plain.text
 
 
 async def test_llm_stream_twice_calls_the_model_once(
