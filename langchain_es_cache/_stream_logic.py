@@ -11,7 +11,7 @@ import json
 import re
 import threading
 from collections.abc import Sequence
-from typing import Any, NoReturn, TypeVar
+from typing import Any, NoReturn, TypeGuard, TypeVar
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.globals import get_llm_cache
@@ -326,6 +326,6 @@ def llm_answer(chunks: Sequence[GenerationChunk]) -> list[Generation] | None:
     return [Generation(text=total.text, generation_info=total.generation_info)]
 
 
-def is_hit(cached: object) -> bool:
+def is_hit(cached: RETURN_VAL_TYPE | None) -> TypeGuard[RETURN_VAL_TYPE]:
     """Whether a lookup found an answer (an empty list holds none)."""
     return isinstance(cached, list) and len(cached) > 0

@@ -3,7 +3,8 @@
 LangChain's ``stream()``/``astream()`` of a model that implements ``_stream``
 never consult the cache. `cache_streams` returns the same model with a class
 derived from the model's own, whose stream methods do, under the key LangChain's
-``invoke`` uses. Both the sync and the async path live here, in one class.
+``invoke`` uses. The sync and async paths are hand-written side by side here,
+not generated.
 """
 
 from __future__ import annotations
@@ -252,7 +253,7 @@ class _ChatSyncSource(_Chat):
             return
         prompt, llm_string = chat_key(self, messages, stop, kwargs)
         cached = plan.cache.lookup(prompt, llm_string)
-        if cached is not None and is_hit(cached):
+        if is_hit(cached):
             yield from chat_hit_chunks(first_chat_generation(cached))
             return
         if plan.rate_limiter is not None:
@@ -289,7 +290,7 @@ class _ChatAsyncSource(_Chat):
             return
         prompt, llm_string = chat_key(self, messages, stop, kwargs)
         cached = await plan.cache.alookup(prompt, llm_string)
-        if cached is not None and is_hit(cached):
+        if is_hit(cached):
             for chunk in chat_hit_chunks(first_chat_generation(cached)):
                 yield chunk
             return
@@ -381,7 +382,7 @@ class _LLMSyncSource(_LLM):
             return
         llm_string = llm_key(self, stop)
         cached = plan.cache.lookup(prompt, llm_string)
-        if cached is not None and is_hit(cached):
+        if is_hit(cached):
             for chunk in llm_hit_chunks(cached[0]):
                 if run_manager is not None:
                     run_manager.on_llm_new_token(chunk.text, chunk=chunk)
@@ -419,7 +420,7 @@ class _LLMAsyncSource(_LLM):
             return
         llm_string = llm_key(self, stop)
         cached = await plan.cache.alookup(prompt, llm_string)
-        if cached is not None and is_hit(cached):
+        if is_hit(cached):
             for chunk in llm_hit_chunks(cached[0]):
                 if run_manager is not None:
                     await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
