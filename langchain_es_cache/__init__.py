@@ -13,6 +13,7 @@ from langchain_es_cache.errors import (
     StoreError,
     StoreWriteError,
 )
+from langchain_es_cache.streaming import cache_streams
 from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
 
 __all__ = [
@@ -31,4 +32,5 @@ __all__ = [
     "StoreError",
     "StoreWriteError",
     "__version__",
+    "cache_streams",
 ]
