@@ -7,6 +7,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 WITHOUT_LANGGRAPH = textwrap.dedent(
@@ -83,6 +85,7 @@ def test_without_langgraph_the_graph_classes_say_what_to_install() -> None:
 
 
 def test_with_langgraph_the_classes_are_langgraph_caches() -> None:
+    pytest.importorskip("langgraph.cache.base", reason="LangGraph is not installed")
     result = run(
         "from langgraph.cache.base import BaseCache\n"
         "from langchain_es_cache import *\n"

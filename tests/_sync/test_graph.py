@@ -14,6 +14,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, TypedDict
 
 import pytest
+
+# LangGraph is optional: without it (as with langchain-core 0.3.0, which LangGraph
+# cannot run with), these tests are skipped and test_graph_optional.py runs.
+pytest.importorskip("langgraph.cache.base", reason="LangGraph is not installed")
 from elasticsearch import Elasticsearch
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
 from langgraph.graph import START, StateGraph
@@ -486,6 +490,37 @@ def test_errors_raise_cache_error(
             cache.get([(("n",), "k")])
         assert "401" in str(info.value) or "authentication" in str(info.value).lower()
         assert secret not in str(info.value)
+
+
+def test_refused_writes_raise_after_the_run_or_warn(
+    client: Elasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Reads work, writes are refused by the cluster (a write block)."""
+    strict = ElasticsearchGraphCache(index_name, client=client)
+    warn = ElasticsearchGraphCache(index_name, client=client, on_error="warn")
+    assert strict.is_alias() is False
+    admin.indices.put_settings(index=index_name, settings={"index.blocks.write": True})
+    try:
+        counter = Counter()
+        with pytest.raises(CacheError, match=r"set failed for 1 entry: .*block"):
+            doubling_graph(strict, counter).invoke({"x": 1})
+        assert counter.runs == 1
+        with caplog.at_level(logging.WARNING, logger="langchain_es_cache"):
+            assert doubling_graph(warn, counter).invoke({"x": 1}) == {
+                "x": 1,
+                "y": 2,
+            }
+        assert counter.runs == 2
+        assert "cache set on index" in caplog.text
+        assert strict.stats() == CacheStats(misses=1, errors=1)
+        assert warn.stats() == CacheStats(misses=1, errors=1)
+    finally:
+        admin.indices.put_settings(
+            index=index_name, settings={"index.blocks.write": None}
+        )
 
 
 def test_alias_over_two_indices(
