@@ -230,18 +230,18 @@ COMPAT_CASES = [
     ),
     _case(
         "3.10",
+        [*CLIENT_9, *LANGGRAPH_MINIMUM],
+        SERVER_9,
+        [],
+        "py3.10-client9-server9-langgraph-minimum",
+    ),
+    _case(
+        "3.10",
         MINIMUM_VERSIONS,
         SERVER_9,
         [],
         "py3.10-minimum-versions",
         package=WITHOUT_LANGGRAPH,
-    ),
-    _case(
-        "3.10",
-        [*CLIENT_9, *LANGGRAPH_MINIMUM],
-        SERVER_9,
-        [],
-        "py3.10-client9-server9-langgraph-minimum",
     ),
 ]
 

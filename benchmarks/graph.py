@@ -86,6 +86,7 @@ class Contender:
         self.name = name
         self.cache = cache
         self.asynchronous = asynchronous
+        self.written = 0
 
     async def get(self, keys: list[Any]) -> dict[Any, Any]:
         if self.asynchronous:
@@ -93,6 +94,7 @@ class Contender:
         return self.cache.get(keys)
 
     async def set(self, pairs: dict[Any, Any]) -> None:
+        self.written += len(pairs)
         if self.asynchronous:
             await self.cache.aset(pairs)
         else:
@@ -218,6 +220,7 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             admin.indices.delete(index=index, ignore_unavailable=True)
             stack.callback(admin.indices.delete, index=index, ignore_unavailable=True)
         contenders = {name: build(name, stack, conn, redis_url) for name in names}
+        load_start = os.getloadavg()[0]
         log("warm-up (untimed)")
         for contender in contenders.values():
             await measure(contender, "warm", 20, 1.0)
@@ -241,6 +244,8 @@ async def run_all(args: argparse.Namespace) -> dict[str, Any]:
             "python": platform.python_version(),
             "es_version": run.es_version(admin),
             "redis_server": redis_version,
+            "load_1min": [load_start, os.getloadavg()[0]],
+            "entries_written": {n: c.written for n, c in contenders.items()},
             "packages": {p: version(p) for p in PACKAGES},
         }
     summary = {
@@ -284,8 +289,10 @@ def markdown(result: dict[str, Any]) -> str:
         f"with {m['redis_server']} on loopback. {s['rounds']} rounds in "
         f"alternating order, up to {s['n']:,} calls per contender, operation and "
         f"round (at most {s['cap_s']:g} s each); medians over rounds. Each value "
-        "is a node's writes holding one ~1 KB chat message. Whole run: "
-        f"{result['elapsed_s'] / 60:.1f} min.",
+        "is a node's writes holding one ~1 KB chat message. Load average "
+        f"(1 min) {m['load_1min'][0]:.1f} at the start, {m['load_1min'][1]:.1f} "
+        f"at the end; the fullest store held {max(m['entries_written'].values()):,} "
+        f"entries by the end. Whole run: {result['elapsed_s'] / 60:.1f} min.",
         "",
         "p50 milliseconds per call (one call gets or sets the whole batch); "
         "p99 after the slash:",

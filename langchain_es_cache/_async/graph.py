@@ -165,6 +165,11 @@ class AsyncElasticsearchGraphCache(
         One bulk request (per 500 entries or 10 MB). Every entry is checked and
         serialized before anything is written.
         """
+        if not isinstance(pairs, Mapping):
+            raise TypeError(
+                "set() takes a mapping {(namespace, key): (value, ttl)}, "
+                f"not {type(pairs).__name__}"
+            )
         now = self._clock()
         actions: list[dict[str, Any]] = []
         names: dict[str, str] = {}

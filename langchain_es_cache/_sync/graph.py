@@ -163,6 +163,11 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         One bulk request (per 500 entries or 10 MB). Every entry is checked and
         serialized before anything is written.
         """
+        if not isinstance(pairs, Mapping):
+            raise TypeError(
+                "set() takes a mapping {(namespace, key): (value, ttl)}, "
+                f"not {type(pairs).__name__}"
+            )
         now = self._clock()
         actions: list[dict[str, Any]] = []
         names: dict[str, str] = {}

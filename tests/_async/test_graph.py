@@ -438,6 +438,8 @@ async def test_bad_input_is_refused_before_writing(
     for pairs, error, message in bad_entries:
         with pytest.raises(error, match=message):
             await cache.aset({(("first",), "ok"): (1, None), **pairs})
+    with pytest.raises(TypeError, match="takes a mapping"):
+        await cache.aset([(good, (1, None))])  # type: ignore[arg-type]
     # A value the serializer refuses fails as the serializer says.
     with pytest.raises(Exception):  # noqa: B017
         await cache.aset({(("first",), "ok"): (1, None), good: (lambda: 1, None)})

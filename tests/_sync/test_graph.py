@@ -436,6 +436,8 @@ def test_bad_input_is_refused_before_writing(
     for pairs, error, message in bad_entries:
         with pytest.raises(error, match=message):
             cache.set({(("first",), "ok"): (1, None), **pairs})
+    with pytest.raises(TypeError, match="takes a mapping"):
+        cache.set([(good, (1, None))])  # type: ignore[arg-type]
     # A value the serializer refuses fails as the serializer says.
     with pytest.raises(Exception):  # noqa: B017
         cache.set({(("first",), "ok"): (1, None), good: (lambda: 1, None)})
