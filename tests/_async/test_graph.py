@@ -18,6 +18,7 @@ import pytest
 pytest.importorskip("langgraph.cache.base", reason="LangGraph is not installed")
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import START, StateGraph
 from langgraph.types import CachePolicy
 
@@ -413,6 +414,52 @@ async def test_unreadable_entries_are_misses_with_a_warning(
     assert await graph.ainvoke({"x": 5}) == {"x": 5, "y": 10}
     assert await graph.ainvoke({"x": 5}) == {"x": 5, "y": 10}
     assert counter.runs == 2
+
+
+CALLS: list[str] = []
+
+
+def record(text: str) -> str:
+    CALLS.append(text)
+    return "called"
+
+
+def put_call(admin: Elasticsearch, index: str, key: Any) -> None:
+    """Store under `key` an entry whose value names `record`, to be called."""
+    ormsgpack = pytest.importorskip("ormsgpack")
+    call = ormsgpack.packb([__name__, "record", "by an entry"])
+    dump = base64.b64encode(ormsgpack.packb(ormsgpack.Ext(0, call))).decode()
+    document = {"value_type": "msgpack", "value_dump": dump}
+    admin.index(index=index, id=entry_id(*key), document=document)
+    CALLS.clear()
+
+
+async def test_the_default_serde_calls_what_an_entry_names(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """Why the README says to trust whoever may write to the index."""
+    key = (("n",), "k")
+    put_call(admin, index_name, key)
+    default = AsyncElasticsearchGraphCache(index_name, client=async_client)
+    assert await default.aget([key]) == {key: "called"}
+    assert CALLS == ["by an entry"]
+
+
+async def test_a_serde_with_an_allow_list_does_not(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """What the README advises instead."""
+    try:
+        allow_list = JsonPlusSerializer(allowed_msgpack_modules=None)
+    except TypeError:
+        pytest.skip("this langgraph-checkpoint has no msgpack allow-list")
+    key = (("n",), "k")
+    put_call(admin, index_name, key)
+    strict = AsyncElasticsearchGraphCache(
+        index_name, client=async_client, serde=allow_list
+    )
+    assert await strict.aget([key]) == {key: "by an entry"}
+    assert CALLS == []
 
 
 async def test_bad_input_is_refused_before_writing(

@@ -20,6 +20,7 @@ import pytest
 pytest.importorskip("langgraph.cache.base", reason="LangGraph is not installed")
 from elasticsearch import Elasticsearch
 from langchain_core.messages import AIMessage, AnyMessage, HumanMessage
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.graph import START, StateGraph
 from langgraph.types import CachePolicy
 
@@ -411,6 +412,50 @@ def test_unreadable_entries_are_misses_with_a_warning(
     assert graph.invoke({"x": 5}) == {"x": 5, "y": 10}
     assert graph.invoke({"x": 5}) == {"x": 5, "y": 10}
     assert counter.runs == 2
+
+
+CALLS: list[str] = []
+
+
+def record(text: str) -> str:
+    CALLS.append(text)
+    return "called"
+
+
+def put_call(admin: Elasticsearch, index: str, key: Any) -> None:
+    """Store under `key` an entry whose value names `record`, to be called."""
+    ormsgpack = pytest.importorskip("ormsgpack")
+    call = ormsgpack.packb([__name__, "record", "by an entry"])
+    dump = base64.b64encode(ormsgpack.packb(ormsgpack.Ext(0, call))).decode()
+    document = {"value_type": "msgpack", "value_dump": dump}
+    admin.index(index=index, id=entry_id(*key), document=document)
+    CALLS.clear()
+
+
+def test_the_default_serde_calls_what_an_entry_names(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """Why the README says to trust whoever may write to the index."""
+    key = (("n",), "k")
+    put_call(admin, index_name, key)
+    default = ElasticsearchGraphCache(index_name, client=client)
+    assert default.get([key]) == {key: "called"}
+    assert CALLS == ["by an entry"]
+
+
+def test_a_serde_with_an_allow_list_does_not(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """What the README advises instead."""
+    try:
+        allow_list = JsonPlusSerializer(allowed_msgpack_modules=None)
+    except TypeError:
+        pytest.skip("this langgraph-checkpoint has no msgpack allow-list")
+    key = (("n",), "k")
+    put_call(admin, index_name, key)
+    strict = ElasticsearchGraphCache(index_name, client=client, serde=allow_list)
+    assert strict.get([key]) == {key: "by an entry"}
+    assert CALLS == []
 
 
 def test_bad_input_is_refused_before_writing(
