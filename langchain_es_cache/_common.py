@@ -592,6 +592,8 @@ class CacheStats:
     misses: int = 0
     writes: int = 0
     errors: int = 0
+    coalesced: int = 0
+    """Hits answered by waiting for another caller's answer (`single_flight`)."""
 
 
 class Outcomes:
@@ -605,7 +607,13 @@ class Outcomes:
         self._index = index
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._counts = {"hits": 0, "misses": 0, "writes": 0, "errors": 0}
+        self._counts = {
+            "hits": 0,
+            "misses": 0,
+            "writes": 0,
+            "errors": 0,
+            "coalesced": 0,
+        }
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:

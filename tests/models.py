@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import struct
 import threading
+import time
 from typing import Any
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
+from langchain_core.callbacks import (
+    AsyncCallbackManagerForLLMRun,
+    CallbackManagerForLLMRun,
+)
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import LLM, BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
@@ -138,3 +143,57 @@ class TableEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
+
+
+class SlowChatModel(BaseChatModel):
+    """A chat model whose call takes `delay` seconds (the workload of a burst of
+    identical prompts); counts its calls across threads and tasks, and raises
+    on the first `failures` of them."""
+
+    answer: str = "Paris is the capital of France."
+    delay: float = 0.5
+    failures: int = 0
+    _calls: int = PrivateAttr(default=0)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    @property
+    def _llm_type(self) -> str:
+        return "slow-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        return {"model": "slow-1", "delay": self.delay}
+
+    def _count(self) -> ChatResult:
+        with self._lock:
+            self._calls += 1
+            failing = self._calls <= self.failures
+        if failing:
+            raise RuntimeError(f"model call {self._calls} failed")
+        return ChatResult(
+            generations=[ChatGeneration(message=AIMessage(content=self.answer))]
+        )
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        time.sleep(self.delay)
+        return self._count()
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        await asyncio.sleep(self.delay)
+        return self._count()

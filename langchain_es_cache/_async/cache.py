@@ -10,12 +10,12 @@ from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache import _common
-from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._async.flight import AsyncSingleFlightIndex
 from langchain_es_cache._common import Clock, OnError, Refresh
 from langchain_es_cache._twins import AsyncBaseCache
 
 
-class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
+class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -43,6 +43,7 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         refresh: Refresh = False,
+        single_flight: float | timedelta | None = None,
         clock: Clock = _common.utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
@@ -65,6 +66,9 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
                 ``"warn"``: log it and go on as on a miss.
             refresh: Refresh after each write (`True`, ``"wait_for"``) so that
                 searches of your own see it; lookups never need it.
+            single_flight: Seconds or `timedelta`: a miss claims its key for
+                this long, and lookups of that key, in any process, wait for
+                the claimer's answer instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
         """
         super().__init__(
@@ -81,6 +85,7 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            single_flight=single_flight,
         )
         self._store_input_params = _common.validate_flag(
             "store_input_params", store_input_params
@@ -113,6 +118,8 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         if source is not None and _common.is_expired(source, self._ttl, self._clock()):
             source = None
         found = _common.parse_generations(source, index=self._index_name, key=key)
+        if found is None and self._flights is not None:
+            return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         return found
 
@@ -144,13 +151,15 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         """Store `return_val` as the answer for `prompt` and `llm_string`."""
         document = self.build_document(prompt, llm_string, return_val)
         doc_id = _common.llm_key(prompt, llm_string, self._namespace)
-        await self._store(doc_id, document, refresh=self._refresh)
+        await self._store_answer(doc_id, document, refresh=self._refresh)
 
     async def aclear(self, **kwargs: Any) -> None:
         """Delete the cache's entries (in its namespace), or those matching filters.
 
         Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted.
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
         """
-        await self._clear(kwargs)
+        if await self._clear(kwargs):
+            await self._clear_claims()

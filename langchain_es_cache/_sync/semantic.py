@@ -13,11 +13,11 @@ from langchain_core.embeddings import Embeddings
 
 from langchain_es_cache import _common
 from langchain_es_cache._common import Clock, OnError
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.flight import SingleFlightIndex
 from langchain_es_cache._twins import BaseCache
 
 
-class ElasticsearchSemanticCache(CacheIndex, BaseCache):
+class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
     """LangChain LLM cache that also answers prompts worded differently.
 
     Each entry stores the prompt's embedding in a cosine ``dense_vector``; a
@@ -54,6 +54,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         namespace: str | None = None,
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
+        single_flight: float | timedelta | None = None,
         clock: Clock = _common.utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
@@ -81,6 +82,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             ttl: Entries older than this (seconds or `timedelta`) are misses.
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it and go on as on a miss.
+            single_flight: Seconds or `timedelta`: a miss claims its exact key
+                (prompt, `llm_string`, namespace) for this long, and lookups of
+                that key, in any process, wait for the claimer's answer
+                instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
         """
         if not isinstance(embedding, Embeddings):
@@ -102,6 +107,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            single_flight=single_flight,
         )
         self._embedding = embedding
         self._threshold = _common.validate_similarity_threshold(similarity_threshold)
@@ -124,7 +130,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
     @property
     def mapping(self) -> dict[str, Any]:
         """The index mapping, with ``dims`` once `dimensions` are known."""
-        return {"mappings": _common.semantic_mapping(self._dimensions)}
+        return {"mappings": self._mappings(_common.semantic_mapping(self._dimensions))}
 
     def _embed(self, prompt: str) -> list[float]:
         """The embedding of the prompt's text (`_common.prompt_text`), checked;
@@ -185,6 +191,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             found = _common.parse_generations(
                 hit.get("_source"), index=self._index_name, key=str(hit.get("_id"))
             )
+        if found is None and self._flights is not None:
+            # Callers of the same exact key wait for one claimer's answer.
+            key = _common.llm_key(prompt, llm_string, self._namespace)
+            return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         return found
 
@@ -218,7 +228,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         vector = self._embed(prompt)
         document = self.build_document(prompt, llm_string, return_val, vector)
         doc_id = _common.llm_key(prompt, llm_string, self._namespace)
-        if self._store(doc_id, document):
+        if self._store_answer(doc_id, document):
             self._refreshes.wrote()
 
     def clear(self, **kwargs: Any) -> None:
@@ -226,8 +236,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
 
         Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted.
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
         """
         if self._clear(kwargs):
             # The deletes must be invisible to the next kNN search too.
             self._refreshes.wrote()
+            self._clear_claims()
