@@ -166,7 +166,8 @@ class SlowChatModel(BaseChatModel):
 
     @property
     def _identifying_params(self) -> dict[str, Any]:
-        return {"model": "slow-1", "delay": self.delay}
+        # Not the delay: a slow and a fast model share their cache entries.
+        return {"model": "slow-1"}
 
     def _count(self) -> ChatResult:
         with self._lock:

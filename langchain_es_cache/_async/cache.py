@@ -111,6 +111,10 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = _common.llm_key(prompt, llm_string, self._namespace)
         try:
+            if self._flights is not None and self._is_alias is None:
+                # A claim may create the index: a read racing its creation
+                # would fail on a shard not started yet.
+                await self.is_alias()
             source = await self._fetch(key)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)

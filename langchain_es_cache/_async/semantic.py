@@ -180,6 +180,10 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             now=self._clock(),
         )
         try:
+            if self._flights is not None and self._is_alias is None:
+                # A claim may create the index: a search racing its creation
+                # would fail on a shard not started yet.
+                await self.is_alias()
             hit = await self._search(knn)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
