@@ -195,8 +195,9 @@ def es_settings() -> dict[str, Any]:
     return settings
 
 
-def raw_client(asynchronous: bool = False) -> Any:
-    """A plain elasticsearch-py client for the cluster in the environment."""
+def raw_client(asynchronous: bool = False, cls: Any = None) -> Any:
+    """A plain elasticsearch-py client for the cluster in the environment (of
+    `cls`, a client class of the right kind, if given)."""
     import elasticsearch
 
     kwargs: dict[str, Any] = {"hosts": [os.environ["ES_URL"]]}
@@ -207,11 +208,12 @@ def raw_client(asynchronous: bool = False) -> Any:
             os.environ.get("ES_USER", "elastic"),
             os.environ["ES_PASSWORD"],
         )
-    cls = (
-        elasticsearch.AsyncElasticsearch
-        if asynchronous
-        else elasticsearch.Elasticsearch
-    )
+    if cls is None:
+        cls = (
+            elasticsearch.AsyncElasticsearch
+            if asynchronous
+            else elasticsearch.Elasticsearch
+        )
     return cls(request_timeout=120, **kwargs)
 
 
