@@ -144,6 +144,17 @@ def build(name: str, index: str, redis_url: str | None, counts: Counter[str]) ->
     raise ValueError(f"unknown burst contender {name}")
 
 
+async def prepare(name: str, index: str) -> str:
+    """Create the contender's index, before any burst."""
+    if name != "redis":
+        cache = build(name, index, None, Counter())
+        try:
+            await cache.is_alias()
+        finally:
+            await _close(name, cache)
+    return index
+
+
 async def _close(name: str, cache: Any) -> None:
     if name.startswith("ours-"):
         await cache._client.close()
@@ -263,6 +274,9 @@ def run_rounds(
             env = CONTENDERS[name][0]
             index = f"bench-burst-{name}-{r}"
             client.indices.delete(index=index, ignore_unavailable=True)
+            # One process creates the index: langchain-elasticsearch's index
+            # creation fails when several processes race it.
+            workers[env][0].call(cmd="burst_prepare", contender=name, index=index)
             start_at = time.time() + START_DELAY
             with ThreadPoolExecutor(PROCESSES) as pool:
                 futures = [

@@ -78,6 +78,12 @@ def handle(request: dict[str, Any]) -> Any:
         import burst
 
         return burst.warm(request["contender"])
+    if cmd == "burst_prepare":
+        import asyncio
+
+        import burst
+
+        return asyncio.run(burst.prepare(request["contender"], request["index"]))
     if cmd == "burst":
         import asyncio
 

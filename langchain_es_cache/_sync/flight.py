@@ -129,13 +129,13 @@ class SingleFlightIndex(CacheIndex):
                         flights.finish(key, answer)
                         return self._coalesced(answer, key)
                 return self._owned(key, flight, me, claim)
+            # Woken early by this object's update of the key, if it comes. The
+            # update sets the answer before the signal: read them the other way.
             signal = flight.signal
-            wait = min(
-                backoff.next(), _single_flight.seconds_until(remote.expires, now)
-            )
-            signal.wait(wait)
+            if flight.answer is None:
+                wait = _single_flight.seconds_until(remote.expires, now)
+                signal.wait(min(backoff.next(), wait))
             if flight.answer is not None:
-                # This object's update answered it.
                 return self._coalesced(flight.answer, key)
 
     def _owned(
