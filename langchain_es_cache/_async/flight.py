@@ -66,6 +66,7 @@ class AsyncSingleFlightIndex(AsyncCacheIndex):
         flights = self._flights
         assert flights is not None
         me = AsyncCaller.current()
+        waited = False
         while True:
             step = flights.join(key, me, self._clock())
             if step.kind == "miss":
@@ -76,9 +77,10 @@ class AsyncSingleFlightIndex(AsyncCacheIndex):
                 await step.signal.wait(step.timeout)
                 if step.flight.answer is not None:
                     return self._coalesced(step.flight.answer, key)
+                waited = True
                 continue
             try:
-                return await self._lead(key, me, step)
+                return await self._lead(key, me, step, read_first=waited)
             except _common.ES_ERRORS as exc:
                 flights.abandon(key, step.flight, me)
                 # With "warn", a miss: as if single_flight were off.
@@ -89,16 +91,21 @@ class AsyncSingleFlightIndex(AsyncCacheIndex):
                 raise
 
     async def _lead(
-        self, key: str, me: object, step: Step[AsyncSignal]
+        self, key: str, me: object, step: Step[AsyncSignal], *, read_first: bool
     ) -> RETURN_VAL_TYPE | None:
         """Claim `key` for `me` (a miss), or poll until its answer is written
-        (a hit) or its claim expires (then claim it)."""
+        (a hit) or its claim expires (then claim it).
+
+        A caller that has waited reads before it claims: the answer may have
+        come meanwhile.
+        """
         flights = self._flights
         assert flights is not None
         flight = step.flight
+        claim = None
         if step.expired is not None:
             claim = await self._take_over(key, step.expired)
-        else:
+        elif not read_first:
             claim = await self._create_claim(key)
         if claim is not None:
             return await self._owned(key, flight, me, claim)

@@ -68,6 +68,7 @@ class SingleFlightIndex(CacheIndex):
         flights = self._flights
         assert flights is not None
         me = Caller.current()
+        waited = False
         while True:
             step = flights.join(key, me, self._clock())
             if step.kind == "miss":
@@ -78,9 +79,10 @@ class SingleFlightIndex(CacheIndex):
                 step.signal.wait(step.timeout)
                 if step.flight.answer is not None:
                     return self._coalesced(step.flight.answer, key)
+                waited = True
                 continue
             try:
-                return self._lead(key, me, step)
+                return self._lead(key, me, step, read_first=waited)
             except _common.ES_ERRORS as exc:
                 flights.abandon(key, step.flight, me)
                 # With "warn", a miss: as if single_flight were off.
@@ -90,15 +92,22 @@ class SingleFlightIndex(CacheIndex):
                 flights.abandon(key, step.flight, me)
                 raise
 
-    def _lead(self, key: str, me: object, step: Step[Signal]) -> RETURN_VAL_TYPE | None:
+    def _lead(
+        self, key: str, me: object, step: Step[Signal], *, read_first: bool
+    ) -> RETURN_VAL_TYPE | None:
         """Claim `key` for `me` (a miss), or poll until its answer is written
-        (a hit) or its claim expires (then claim it)."""
+        (a hit) or its claim expires (then claim it).
+
+        A caller that has waited reads before it claims: the answer may have
+        come meanwhile.
+        """
         flights = self._flights
         assert flights is not None
         flight = step.flight
+        claim = None
         if step.expired is not None:
             claim = self._take_over(key, step.expired)
-        else:
+        elif not read_first:
             claim = self._create_claim(key)
         if claim is not None:
             return self._owned(key, flight, me, claim)

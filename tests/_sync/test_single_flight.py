@@ -329,6 +329,39 @@ def test_purge_expired_removes_stale_claims(
     ]
 
 
+def test_single_flight_through_an_alias_of_two_indices(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """Claims land in the write index; waiters read every index behind the
+    alias, and take an expired claim over in place."""
+    alias, first, second = index_name, f"{index_name}-000001", f"{index_name}-000002"
+    for index, write in ((first, True), (second, False)):
+        admin.indices.create(index=index)
+        admin.indices.put_alias(index=index, name=alias, is_write_index=write)
+    clock = FakeClock()
+    claimer = flying(client, alias, single_flight=PERIOD, clock=clock)
+    waiter = flying(client, alias, single_flight=PERIOD, clock=clock)
+    key = llm_key(PROMPT, LLM)
+    assert claimer.lookup(PROMPT, LLM) is None
+    assert admin.exists(index=first, id=claim_id(key))
+    waiting = ask_in_background(waiter)
+    wait_until(lambda: len(waiter._flights or ()) == 1)
+    claimer.update(PROMPT, LLM, answer("Paris"))
+    assert waiting.result() == answer("Paris")
+    assert waiter.stats().coalesced == 1
+    assert not admin.exists(index=first, id=claim_id(key))
+    # An expired claim, taken over where it is.
+    assert claimer.lookup(OTHER, LLM) is None
+    clock.advance(seconds=PERIOD)
+    assert waiter.lookup(OTHER, LLM) is None  # it took the claim over
+    (claim,) = claims(admin, alias)
+    assert claim["_index"] == first
+    assert claim["_source"]["claim_owner"] == waiter._claim_owner
+    waiter.update(OTHER, LLM, answer("bread"))
+    assert claims(admin, alias) == []
+    assert claimer.lookup(OTHER, LLM) == answer("bread")
+
+
 # --- failures --------------------------------------------------------------------
 
 
