@@ -326,7 +326,19 @@ def run_rounds(
 
 def markdown(result: dict[str, Any]) -> str:
     """The burst and request tables of a run."""
+    m = result["machine"]
+    clients = m["clients"]
+    packages = ", ".join(
+        f"{name} {version}"
+        for env in clients.values()
+        for name, version in env.items()
+        if name in ("langchain-es-cache", "langchain-elasticsearch", "langchain-redis")
+    )
     lines = [
+        f"Measured {m['date']} on {m['cpu_count']} cores ({m['processor']}), "
+        f"Python {m['python']}; Elasticsearch {m['es_version']} (one node); "
+        f"{m['redis_server']} on loopback; {packages}.",
+        "",
         f"{PROCESSES} processes x {CALLERS} concurrent callers ask one new prompt at "
         f"the same instant, through a chat model whose call takes {MODEL_SECONDS:g} s; "
         f"{result['rounds']} rounds per contender, medians over rounds. Time to "

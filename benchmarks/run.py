@@ -505,7 +505,7 @@ def run_single_flight(args: argparse.Namespace) -> dict[str, Any]:
     single_flight costs per miss and per hit."""
     started = time.monotonic()
     with (
-        redis_server() as (redis_url, _),
+        redis_server() as (redis_url, redis_version),
         es_server.cluster(name="bench") as conn,
     ):
         env = worker_env(conn)
@@ -524,6 +524,10 @@ def run_single_flight(args: argparse.Namespace) -> dict[str, Any]:
         else:
             log("no reference environment: langchain-elasticsearch is skipped")
         try:
+            machine = describe(
+                client, {env: group[0] for env, group in workers.items()}, redis_version
+            )
+            log(f"machine: {json.dumps(machine)}")
             log(f"single_flight: bursts of {burst.PROCESSES} x {burst.CALLERS}")
             bursts = burst.run_rounds(
                 workers, client, redis_url, args.burst_rounds, log
@@ -542,6 +546,7 @@ def run_single_flight(args: argparse.Namespace) -> dict[str, Any]:
                     worker.close()
             client.close()
     return {
+        "machine": machine,
         "rounds": args.burst_rounds,
         "burst": bursts,
         "requests": requests,
