@@ -19,7 +19,7 @@ from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.caches import BaseCache as LangChainBaseCache
 from langchain_core.stores import ByteStore
 
-from langchain_es_cache._common import sync_use_error
+from langchain_es_cache._common.failures import sync_use_error
 
 __all__ = [
     "AsyncBaseCache",

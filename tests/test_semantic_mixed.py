@@ -13,7 +13,7 @@ from langchain_es_cache import (
     AsyncElasticsearchSemanticCache,
     ElasticsearchSemanticCache,
 )
-from langchain_es_cache._common import prompt_text
+from langchain_es_cache._common.prompts import prompt_text
 from tests.models import CountingChatModel, TableEmbeddings
 from utils import es_server
 

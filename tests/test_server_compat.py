@@ -15,7 +15,7 @@ from elasticsearch import BadRequestError
 from langchain_core.outputs import Generation
 
 from langchain_es_cache import ElasticsearchCache
-from langchain_es_cache._common import client_server_mismatch
+from langchain_es_cache._common.failures import client_server_mismatch
 from utils import es_server
 
 CLIENT_9_SERVER_8 = elasticsearch.__version__[0] == 9 and (

@@ -17,8 +17,8 @@ import pytest
 from elasticsearch import Elasticsearch
 
 from langchain_es_cache import ElasticsearchCache
-from langchain_es_cache._common import parse_timestamp
-from langchain_es_cache._single_flight import CLAIM_NAMESPACE
+from langchain_es_cache._common.documents import parse_timestamp
+from langchain_es_cache._common.single_flight import CLAIM_NAMESPACE
 from tests.models import SlowChatModel
 from tests.twins import wait_until
 from utils import es_server

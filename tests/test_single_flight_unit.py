@@ -18,7 +18,7 @@ from langchain_es_cache import (
     ElasticsearchCache,
     ElasticsearchSemanticCache,
 )
-from langchain_es_cache import _single_flight as sf
+from langchain_es_cache._common import single_flight as sf
 from langchain_es_cache._twins import (
     AsyncCaller,
     AsyncSignal,

@@ -50,6 +50,7 @@ REPLACEMENTS = {
     "aembed_query": "embed_query",
     "agenerate": "generate",
     "ainvoke": "invoke",
+    "astream": "stream",
     "alookup": "lookup",
     "amdelete": "mdelete",
     "amget": "mget",

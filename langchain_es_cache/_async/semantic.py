@@ -9,10 +9,34 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
-from langchain_es_cache import _common
 from langchain_es_cache._async.flight import AsyncSingleFlightIndex
-from langchain_es_cache._common import Clock, OnError
+from langchain_es_cache._common.documents import (
+    build_llm_document,
+    parse_generations,
+    utc_now,
+)
+from langchain_es_cache._common.failures import ES_ERRORS, is_error_type
+from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.mappings import (
+    LOOKUP_FIELDS,
+    SEMANTIC_VECTOR_FIELD,
+    semantic_mapping,
+)
+from langchain_es_cache._common.prompts import prompt_text
+from langchain_es_cache._common.queries import (
+    DEFAULT_SIMILARITY_THRESHOLD,
+    semantic_knn,
+)
+from langchain_es_cache._common.state import RefreshTracker
+from langchain_es_cache._common.validation import (
+    check_metadata_fields,
+    validate_dimensions,
+    validate_embedding,
+    validate_flag,
+    validate_similarity_threshold,
+)
 from langchain_es_cache._twins import AsyncBaseCache
+from langchain_es_cache.types import Clock, OnError
 
 
 class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
@@ -22,7 +46,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     lookup embeds the prompt and runs one kNN search for the nearest entry of
     the same model (``llm_string``) and namespace, filtered inside the search,
     whose cosine similarity is at least `similarity_threshold`. Entries have
-    the exact cache's ids (`langchain_es_cache._common.llm_key`), so the same
+    the exact cache's ids (`langchain_es_cache._common.keys.llm_key`), so the same
     prompt under two models is two entries, and an update overwrites its own.
 
     kNN search reads refreshed data only: a lookup first refreshes the index if
@@ -31,14 +55,14 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     interval (one second by default).
     """
 
-    MAPPING = _common.semantic_mapping(None)
+    MAPPING = semantic_mapping(None)
 
     def __init__(
         self,
         index_name: str,
         embedding: Embeddings,
         *,
-        similarity_threshold: float = _common.DEFAULT_SIMILARITY_THRESHOLD,
+        similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
         dimensions: int | None = None,
         store_input: bool = True,
         store_input_params: bool = True,
@@ -53,7 +77,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         single_flight: float | timedelta | None = None,
-        clock: Clock = _common.utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -107,13 +131,14 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             clock=clock,
             single_flight=single_flight,
         )
+        check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
-        self._threshold = _common.validate_similarity_threshold(similarity_threshold)
-        self._dimensions = _common.validate_dimensions(dimensions)
-        self._store_input_params = _common.validate_flag(
+        self._threshold = validate_similarity_threshold(similarity_threshold)
+        self._dimensions = validate_dimensions(dimensions)
+        self._store_input_params = validate_flag(
             "store_input_params", store_input_params
         )
-        self._refreshes = _common.RefreshTracker()
+        self._refreshes = RefreshTracker()
 
     @property
     def similarity_threshold(self) -> float:
@@ -128,13 +153,13 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     @property
     def mapping(self) -> dict[str, Any]:
         """The index mapping, with ``dims`` once `dimensions` are known."""
-        return {"mappings": self._mappings(_common.semantic_mapping(self._dimensions))}
+        return {"mappings": self._mappings(semantic_mapping(self._dimensions))}
 
     async def _embed(self, prompt: str) -> list[float]:
-        """The embedding of the prompt's text (`_common.prompt_text`), checked;
+        """The embedding of the prompt's text (`prompt_text`), checked;
         the first one fixes `dimensions`."""
-        vector = _common.validate_embedding(
-            await self._embedding.aembed_query(_common.prompt_text(prompt)),
+        vector = validate_embedding(
+            await self._embedding.aembed_query(prompt_text(prompt)),
             self._dimensions,
         )
         if self._dimensions is None:
@@ -150,7 +175,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     ) -> dict[str, Any]:
         """Return the document that `aupdate` stores: the exact cache's, plus
         the prompt's embedding `vector` in ``llm_input_vector``."""
-        document = _common.build_llm_document(
+        document = build_llm_document(
             prompt,
             llm_string,
             return_val,
@@ -160,7 +185,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             now=self._clock(),
             namespace=self._namespace,
         )
-        document[_common.SEMANTIC_VECTOR_FIELD] = vector
+        document[SEMANTIC_VECTOR_FIELD] = vector
         return document
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
@@ -171,7 +196,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
         applies to Elasticsearch's.
         """
         vector = await self._embed(prompt)
-        knn = _common.semantic_knn(
+        knn = semantic_knn(
             vector,
             llm_string,
             namespace=self._namespace,
@@ -185,17 +210,17 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
                 # would fail on a shard not started yet.
                 await self.is_alias()
             hit = await self._search(knn)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
         found = None
         if hit is not None:
-            found = _common.parse_generations(
+            found = parse_generations(
                 hit.get("_source"), index=self._index_name, key=str(hit.get("_id"))
             )
         if found is None and self._flights is not None:
             # Callers of the same exact key wait for one claimer's answer.
-            key = _common.llm_key(prompt, llm_string, self._namespace)
+            key = llm_key(prompt, llm_string, self._namespace)
             return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         return found
@@ -210,12 +235,12 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             response = await self._client.search(
                 index=self._index_name,
                 knn=knn,
-                source_includes=_common.LOOKUP_FIELDS,
+                source_includes=LOOKUP_FIELDS,
                 size=1,
             )
         except NotFoundError as exc:
             # No index yet: nothing was ever written, so nothing is found.
-            if _common.is_error_type(exc, "index_not_found_exception"):
+            if is_error_type(exc, "index_not_found_exception"):
                 return None
             raise
         hits = response["hits"]["hits"]
@@ -231,7 +256,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
         """
         vector = await self._embed(prompt)
         document = self.build_document(prompt, llm_string, return_val, vector)
-        doc_id = _common.llm_key(prompt, llm_string, self._namespace)
+        doc_id = llm_key(prompt, llm_string, self._namespace)
         if await self._store_answer(doc_id, document):
             self._refreshes.wrote()
 

@@ -2,7 +2,8 @@
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
 """Single flight's requests, shared by the exact and the semantic LLM caches.
 
-The rules and the in-process bookkeeping are in `langchain_es_cache._single_flight`.
+The rules and the in-process bookkeeping are in
+`langchain_es_cache._common.single_flight`.
 """
 
 from __future__ import annotations
@@ -15,11 +16,36 @@ from typing import Any
 from elasticsearch import ConflictError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache import _common, _single_flight
-from langchain_es_cache._common import Refresh
-from langchain_es_cache._single_flight import Claim, Flight, Step
+from langchain_es_cache._common.documents import is_expired, parse_generations
+from langchain_es_cache._common.failures import ES_ERRORS
+from langchain_es_cache._common.mappings import LOOKUP_FIELDS
+from langchain_es_cache._common.responses import (
+    bulk_failure,
+    is_multi_index_doc_error,
+    mget_doc_error,
+    newest_source,
+)
+from langchain_es_cache._common.single_flight import (
+    CLAIM_FIELDS,
+    Backoff,
+    Claim,
+    Flight,
+    Flights,
+    Step,
+    claim_document,
+    claim_id,
+    claims_query,
+    latest_claim,
+    owner_token,
+    seconds_until,
+    validate_single_flight,
+    with_claims,
+    written_claim,
+)
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import Caller, Signal
+from langchain_es_cache.errors import CacheError
+from langchain_es_cache.types import Refresh
 
 logger = logging.getLogger("langchain_es_cache")
 
@@ -38,11 +64,11 @@ class SingleFlightIndex(CacheIndex):
         **settings: Any,
     ) -> None:
         super().__init__(index_name, **settings)
-        period = _single_flight.validate_single_flight(single_flight)
-        self._flights: _single_flight.Flights[Signal] | None = (
-            None if period is None else _single_flight.Flights(period, Signal)
+        period = validate_single_flight(single_flight)
+        self._flights: Flights[Signal] | None = (
+            None if period is None else Flights(period, Signal)
         )
-        self._claim_owner = _single_flight.owner_token()
+        self._claim_owner = owner_token()
 
     @property
     def single_flight(self) -> timedelta | None:
@@ -53,7 +79,7 @@ class SingleFlightIndex(CacheIndex):
         """`mappings`, plus the claims' fields with `single_flight`."""
         if self._flights is None:
             return mappings
-        return _single_flight.with_claims(mappings)
+        return with_claims(mappings)
 
     @property
     def mapping(self) -> dict[str, Any]:
@@ -83,7 +109,7 @@ class SingleFlightIndex(CacheIndex):
                 continue
             try:
                 return self._lead(key, me, step, read_first=waited)
-            except _common.ES_ERRORS as exc:
+            except ES_ERRORS as exc:
                 flights.abandon(key, step.flight, me)
                 # With "warn", a miss: as if single_flight were off.
                 self._outcomes.failed("lookup", exc)
@@ -115,7 +141,7 @@ class SingleFlightIndex(CacheIndex):
             flights.abandon(key, flight, me)
             self._outcomes.count("misses")
             return None
-        backoff = _single_flight.Backoff()
+        backoff = Backoff()
         while True:
             source, remote = self._read_flight(key)
             answer = self._answer(source)
@@ -142,7 +168,7 @@ class SingleFlightIndex(CacheIndex):
             # update sets the answer before the signal: read them the other way.
             signal = flight.signal
             if flight.answer is None:
-                wait = _single_flight.seconds_until(remote.expires, now)
+                wait = seconds_until(remote.expires, now)
                 signal.wait(min(backoff.next(), wait))
             if flight.answer is not None:
                 return self._coalesced(flight.answer, key)
@@ -162,14 +188,14 @@ class SingleFlightIndex(CacheIndex):
 
     def _answer(self, source: Mapping[str, Any] | None) -> list[str] | None:
         """The ``llm_output`` of an entry read while waiting, if it is a fresh one."""
-        if source is None or _common.is_expired(source, self._ttl, self._clock()):
+        if source is None or is_expired(source, self._ttl, self._clock()):
             return None
         output = source.get("llm_output")
         return output if isinstance(output, list) and output else None
 
     def _coalesced(self, answer: list[str], key: str) -> RETURN_VAL_TYPE | None:
         """A waiter's own copy of `answer`: a hit answered by another caller."""
-        found = _common.parse_generations(
+        found = parse_generations(
             {"llm_output": answer}, index=self._index_name, key=key
         )
         if found is None:
@@ -184,7 +210,7 @@ class SingleFlightIndex(CacheIndex):
     def _claim_document(self) -> tuple[dict[str, Any], datetime]:
         assert self._flights is not None
         expires = self._clock() + self._flights.period
-        document = _single_flight.claim_document(
+        document = claim_document(
             namespace=self._namespace, owner=self._claim_owner, expires=expires
         )
         return document, expires
@@ -196,14 +222,14 @@ class SingleFlightIndex(CacheIndex):
         try:
             response = self._client.index(
                 index=self._index_name,
-                id=_single_flight.claim_id(key),
+                id=claim_id(key),
                 document=document,
                 op_type="create",
                 require_alias=alias,
             )
         except ConflictError:
             return None
-        return _single_flight.written_claim(response.body, expires)
+        return written_claim(response.body, expires)
 
     def _take_over(self, key: str, expired: Claim) -> Claim | None:
         """Replace the `expired` claim on `key`, unless someone changed it first."""
@@ -211,27 +237,27 @@ class SingleFlightIndex(CacheIndex):
         try:
             response = self._client.index(
                 index=expired.index,
-                id=_single_flight.claim_id(key),
+                id=claim_id(key),
                 document=document,
                 if_seq_no=expired.seq_no,
                 if_primary_term=expired.primary_term,
             )
         except ConflictError:
             return None
-        return _single_flight.written_claim(response.body, expires)
+        return written_claim(response.body, expires)
 
     def _delete_claim(self, key: str, claim: Claim) -> None:
         """Delete `claim` on `key` if it is still the one written."""
         try:
             self._client.delete(
                 index=claim.index,
-                id=_single_flight.claim_id(key),
+                id=claim_id(key),
                 if_seq_no=claim.seq_no,
                 if_primary_term=claim.primary_term,
             )
         except (ConflictError, NotFoundError):
             pass
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             # The answer is in hand; the claim expires by itself.
             logger.debug("claim on %s not deleted: %s", key, exc)
 
@@ -241,18 +267,18 @@ class SingleFlightIndex(CacheIndex):
         The claim is read first, so that a claim already gone when read, deleted
         by the update that wrote the entry, is never paired with no entry.
         """
-        ids = [_single_flight.claim_id(key), key]
-        fields = [*_common.LOOKUP_FIELDS, *_single_flight.CLAIM_FIELDS]
+        ids = [claim_id(key), key]
+        fields = [*LOOKUP_FIELDS, *CLAIM_FIELDS]
         docs: list[dict[str, Any]] = []
         if not self._multi_index:
             response = self._client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs = response["docs"]
-            errors = [e for e in map(_common.mget_doc_error, docs) if e is not None]
+            errors = [e for e in map(mget_doc_error, docs) if e is not None]
             if errors:
-                if not any(_common.is_multi_index_doc_error(e) for e in errors):
-                    raise _common.CacheError(f"mget failed: {errors[0]}")
+                if not any(is_multi_index_doc_error(e) for e in errors):
+                    raise CacheError(f"mget failed: {errors[0]}")
                 self._multi_index = True
         if self._multi_index:
             indices = self._indices()
@@ -261,12 +287,12 @@ class SingleFlightIndex(CacheIndex):
                 source_includes=fields,
             )
             docs = response["docs"]
-            for error in map(_common.mget_doc_error, docs):
+            for error in map(mget_doc_error, docs):
                 if error is not None:
-                    raise _common.CacheError(f"mget failed: {error}")
+                    raise CacheError(f"mget failed: {error}")
         claims = [d for d in docs if d.get("_id") == ids[0]]
         entries = [d for d in docs if d.get("_id") == key]
-        return _common.newest_source(entries), _single_flight.latest_claim(claims)
+        return newest_source(entries), latest_claim(claims)
 
     # --- updates, clear, purge ---------------------------------------------------
 
@@ -315,19 +341,19 @@ class SingleFlightIndex(CacheIndex):
                     {
                         "delete": {
                             "_index": claim.index,
-                            "_id": _single_flight.claim_id(doc_id),
+                            "_id": claim_id(doc_id),
                         }
                     },
                 ],
                 refresh=refresh,
             )
-            failure = _common.bulk_failure(response["items"][0])
+            failure = bulk_failure(response["items"][0])
             if failure is not None:
-                raise _common.CacheError(f"index failed: {failure[1]}")
-        except _common.ES_ERRORS as exc:
+                raise CacheError(f"index failed: {failure[1]}")
+        except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
-        released = _common.bulk_failure(response["items"][1])
+        released = bulk_failure(response["items"][1])
         if released is not None:
             # It expires by itself.
             logger.debug("claim on %s not deleted: %s", doc_id, released[1])
@@ -339,10 +365,10 @@ class SingleFlightIndex(CacheIndex):
         other processes then claim again."""
         if self._flights is None:
             return
-        query = _single_flight.claims_query(self._namespace)
+        query = claims_query(self._namespace)
         try:
             deleted = self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return
         logger.debug("cleared %d claims from %s", deleted, self._index_name)
@@ -358,10 +384,10 @@ class SingleFlightIndex(CacheIndex):
         deleted = 0
         if self._ttl is not None:
             deleted = super().purge_expired()
-        query = _single_flight.claims_query(self._namespace, expired_at=self._clock())
+        query = claims_query(self._namespace, expired_at=self._clock())
         try:
             claims = self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return deleted
         logger.debug("purged %d expired claims from %s", claims, self._index_name)

@@ -16,7 +16,7 @@ from langchain_es_cache import (
     CacheError,
     CacheStats,
 )
-from langchain_es_cache._common import llm_key
+from langchain_es_cache._common.keys import llm_key
 from tests.clock import FakeClock
 from tests.models import CountingChatModel, TableEmbeddings
 from utils import es_server

@@ -23,8 +23,8 @@ from langchain_es_cache import (
     CacheError,
     CacheStats,
 )
-from langchain_es_cache._common import llm_key
-from langchain_es_cache._single_flight import (
+from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.single_flight import (
     CLAIM_NAMESPACE,
     CLAIM_PROPERTIES,
     ENTRIES_ONLY,

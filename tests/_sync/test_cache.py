@@ -18,7 +18,7 @@ from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
 from langchain_es_cache import ElasticsearchCache
-from langchain_es_cache._common import llm_key
+from langchain_es_cache._common.keys import llm_key
 from tests.models import CountingChatModel, CountingLLM
 from tests.twins import gather
 

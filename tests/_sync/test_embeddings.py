@@ -13,6 +13,10 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from langchain_es_cache._common.documents import format_time
+from langchain_es_cache._common.keys import embedding_key
+from langchain_es_cache.errors import StoreWriteError
+
 try:
     from langchain_classic.embeddings import CacheBackedEmbeddings
 except ImportError:  # langchain-core 0.3: it lives in langchain
@@ -21,7 +25,6 @@ except ImportError:  # langchain-core 0.3: it lives in langchain
     )
 
 from langchain_es_cache import ElasticsearchEmbeddingsCache
-from langchain_es_cache._common import StoreWriteError, embedding_key, format_time
 from tests.models import CountingEmbeddings
 
 

@@ -8,11 +8,11 @@ claim is taken over with a compare-and-set on its ``_seq_no`` and
 ``_primary_term``, so that exactly one caller replaces a claimer that crashed.
 
 Claims are never entries. A claim's ``namespace`` is ``""``, a namespace no
-cache can have (`langchain_es_cache._common.validate_namespace` refuses it), so
-every query of entries, which always filters on the namespace, leaves claims
-out; its own namespace is in ``claim_namespace``. It has no ``timestamp``, no
-``llm_output`` and no vector. A count of entries that does not filter on a
-namespace uses `ENTRIES_ONLY`.
+cache can have (`langchain_es_cache._common.validation.validate_namespace`
+refuses it), so every query of entries, which always filters on the
+namespace, leaves claims out; its own namespace is in ``claim_namespace``.
+It has no ``timestamp``, no ``llm_output`` and no vector. A count of entries
+that does not filter on a namespace uses `ENTRIES_ONLY`.
 
 In a process, the callers asking for one key share a `Flight`: one of them, the
 leader, makes the requests (claims, or polls the cluster while another process
@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from langchain_es_cache import _common
+from langchain_es_cache._common.documents import format_time, parse_timestamp
 
 MIN_PERIOD = timedelta(milliseconds=10)
 """The shortest `single_flight`: claims expire at millisecond precision."""
@@ -130,7 +130,7 @@ def claim_document(
     """The claim document: expires at `expires`, in the cache's `namespace`."""
     document: dict[str, Any] = {
         "namespace": CLAIM_NAMESPACE,
-        "claim_expires": _common.format_time(expires),
+        "claim_expires": format_time(expires),
         "claim_owner": owner,
     }
     if namespace is not None:
@@ -154,9 +154,7 @@ def claims_query(
         own,
     ]
     if expired_at is not None:
-        clauses.append(
-            {"range": {"claim_expires": {"lte": _common.format_time(expired_at)}}}
-        )
+        clauses.append({"range": {"claim_expires": {"lte": format_time(expired_at)}}})
     return {"bool": {"filter": clauses}}
 
 
@@ -189,7 +187,7 @@ def read_claim(doc: Mapping[str, Any]) -> Claim | None:
     source = doc.get("_source")
     if not doc.get("found") or not isinstance(source, Mapping):
         return None
-    expires = _common.parse_timestamp({"timestamp": source.get("claim_expires")})
+    expires = parse_timestamp({"timestamp": source.get("claim_expires")})
     return Claim(
         str(doc.get("_index")),
         int(doc.get("_seq_no", -1)),
