@@ -24,8 +24,6 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 
-from langchain_es_cache._common.prompts import prompt_text
-
 # --- realistic data ------------------------------------------------------------
 
 _TEXT = (
@@ -553,6 +551,9 @@ def embedding_cost(written: Sequence[tuple[str, str, list[Any]]]) -> dict[str, A
     """What `HashEmbeddings` costs a call, inside every semantic lookup and update."""
 
     embedding = HashEmbeddings()
+    # Imported here: the reference environment has no langchain_es_cache.
+    from langchain_es_cache._common.prompts import prompt_text
+
     texts = [(prompt_text(p),) for p, _, _ in written]
     return run_sync(embedding.embed_query, texts, 2.0)
 
