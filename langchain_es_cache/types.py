@@ -24,3 +24,5 @@ class CacheStats:
     misses: int = 0
     writes: int = 0
     errors: int = 0
+    coalesced: int = 0
+    """Hits answered by waiting for another caller's answer (`single_flight`)."""
