@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from contextlib import aclosing
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, NotFoundError
-from elasticsearch.helpers import async_streaming_bulk
+from elasticsearch import AsyncElasticsearch
+from elasticsearch.helpers import async_streaming_bulk, expand_action
 
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common.batching import (
@@ -26,6 +26,11 @@ from langchain_es_cache._common.documents import (
 )
 from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
 from langchain_es_cache._common.keys import embedding_key
+from langchain_es_cache._common.lifecycle import (
+    index_header,
+    item_id,
+    unprepared_index,
+)
 from langchain_es_cache._common.mappings import (
     EMBEDDING_LOOKUP_FIELDS,
     EMBEDDINGS_CACHE_MAPPING,
@@ -173,15 +178,8 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = await self.is_alias()
-            await self._bulk(
-                "mset",
-                self._index_actions(key_value_pairs, keys),
-                keys,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-            )
+            alias = await self._prepared()
+            await self._write_pairs(key_value_pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
@@ -190,6 +188,49 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             self._outcomes.failed("mset", exc)
             return
         self._outcomes.count("writes", len(key_value_pairs))
+
+    async def _write_pairs(
+        self,
+        pairs: Sequence[tuple[str, bytes]],
+        keys: dict[str, str],
+        alias: bool,
+    ) -> None:
+        """Bulk-write `pairs`; an index that refuses some for lacking the cache's
+        mapping gets the mapping, then those pairs are written again, once."""
+        sent_at = self._preparations
+        failed = await self._bulk(
+            self._index_actions(pairs, keys),
+            # Through an alias, never let a write auto-create an index named
+            # like the alias.
+            require_alias=alias,
+            expand_action_callback=self._expand_action,
+        )
+        failures: list[tuple[str, str]] = []
+        refused: dict[str, set[str]] = {}
+        for item in failed:
+            index = unprepared_index(item)
+            if index is None:
+                failures += self._failures([item], keys)
+            else:
+                refused.setdefault(index, set()).add(item_id(item))
+        again: set[str] = set()
+        for index, ids in refused.items():
+            try:
+                await self._prepare_refused(index, sent_at)
+            except ES_ERRORS as exc:
+                failures += [(keys[doc_id], str(exc)) for doc_id in ids]
+            else:
+                again |= ids
+        if again:
+            retry = [(key, value) for key, value in pairs if self._id(key) in again]
+            failed = await self._bulk(
+                self._index_actions(retry, keys),
+                require_alias=alias,
+                expand_action_callback=self._expand_action,
+            )
+            failures += self._failures(failed, keys)
+        if failures:
+            raise StoreWriteError("mset", failures)
 
     def _index_actions(
         self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
@@ -201,8 +242,26 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                 "_op_type": "index",
                 "_index": self._index_name,
                 "_id": doc_id,
+                # Built as its request is sent: the timestamp is the send time.
                 "_source": self.build_document(key, value),
             }
+
+    def _expand_action(
+        self, action: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """elasticsearch-py's expansion of a bulk action, plus the guard against
+        an index without the cache's mapping (`lifecycle.index_header`)."""
+        header, body = expand_action(action)
+        assert isinstance(body, Mapping)
+        guard = index_header(
+            self._index_name,
+            action["_id"],
+            body,
+            self.MAPPING["properties"],
+            require_alias=False,
+        )
+        header["index"].update(guard["index"])
+        return header, dict(body)
 
     async def amdelete(self, keys: Sequence[str]) -> None:
         """Delete the keys, every copy in every index behind an alias.
@@ -220,18 +279,17 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                 for doc_id in names
                 for index in indices
             )
-            await self._bulk("mdelete", actions, names)
+            failures = self._failures(await self._bulk(actions), names)
+            if failures:
+                raise StoreWriteError("mdelete", failures)
         except ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
 
     async def _bulk(
-        self,
-        operation: str,
-        actions: Iterable[dict[str, Any]],
-        keys: dict[str, str],
-        **kwargs: Any,
-    ) -> None:
-        failures: list[tuple[str, str]] = []
+        self, actions: Iterable[dict[str, Any]], **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """Send `actions` in bounded requests; return the items that failed."""
+        failed = []
         async for _, item in async_streaming_bulk(
             self._client,
             actions,
@@ -240,12 +298,22 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             raise_on_error=False,
             **kwargs,
         ):
+            if bulk_failure(item) is not None:
+                failed.append(item)
+        return failed
+
+    @staticmethod
+    def _failures(
+        items: Iterable[dict[str, Any]], keys: dict[str, str]
+    ) -> list[tuple[str, str]]:
+        """``(key, reason)`` of each failed bulk item."""
+        failures = []
+        for item in items:
             failure = bulk_failure(item)
             if failure is not None:
                 doc_id, reason = failure
                 failures.append((keys.get(doc_id, doc_id), reason))
-        if failures:
-            raise StoreWriteError(operation, failures)
+        return failures
 
     async def ayield_keys(self, *, prefix: str | None = None) -> AsyncIterator[str]:
         """Stream every stored key of the namespace that starts with `prefix`.
@@ -266,10 +334,8 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             self._outcomes.failed("yield_keys", exc)
 
     async def _stream_keys(self, prefix: str | None) -> AsyncIterator[str]:
-        try:
-            # A scan only sees refreshed documents: make recent writes visible.
-            await self._client.indices.refresh(index=self._index_name)
-        except NotFoundError:
+        # A scan only sees refreshed documents: make recent writes visible.
+        if not await self._refresh_index():
             return
         indices = await self._indices()
         query = {"query": stored_keys_query(prefix, self._namespace)}

@@ -74,8 +74,9 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             ttl: Entries older than this (seconds or `timedelta`) are misses.
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it and go on as on a miss.
-            refresh: Refresh after each write (`True`, ``"wait_for"``) so that
-                searches of your own see it; lookups never need it.
+            refresh: Refresh after each write, clear and purge (`True`,
+                ``"wait_for"``) so that searches of your own see them at once;
+                lookups never need it.
             clock: Returns the current aware datetime; for tests.
         """
         super().__init__(

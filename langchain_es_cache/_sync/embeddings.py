@@ -4,13 +4,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError
-from elasticsearch.helpers import streaming_bulk
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import expand_action, streaming_bulk
 
 from langchain_es_cache._common.batching import (
     MAX_BYTES_PER_REQUEST,
@@ -27,6 +27,11 @@ from langchain_es_cache._common.documents import (
 )
 from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
 from langchain_es_cache._common.keys import embedding_key
+from langchain_es_cache._common.lifecycle import (
+    index_header,
+    item_id,
+    unprepared_index,
+)
 from langchain_es_cache._common.mappings import (
     EMBEDDING_LOOKUP_FIELDS,
     EMBEDDINGS_CACHE_MAPPING,
@@ -175,15 +180,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = self.is_alias()
-            self._bulk(
-                "mset",
-                self._index_actions(key_value_pairs, keys),
-                keys,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-            )
+            alias = self._prepared()
+            self._write_pairs(key_value_pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
@@ -192,6 +190,49 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             self._outcomes.failed("mset", exc)
             return
         self._outcomes.count("writes", len(key_value_pairs))
+
+    def _write_pairs(
+        self,
+        pairs: Sequence[tuple[str, bytes]],
+        keys: dict[str, str],
+        alias: bool,
+    ) -> None:
+        """Bulk-write `pairs`; an index that refuses some for lacking the cache's
+        mapping gets the mapping, then those pairs are written again, once."""
+        sent_at = self._preparations
+        failed = self._bulk(
+            self._index_actions(pairs, keys),
+            # Through an alias, never let a write auto-create an index named
+            # like the alias.
+            require_alias=alias,
+            expand_action_callback=self._expand_action,
+        )
+        failures: list[tuple[str, str]] = []
+        refused: dict[str, set[str]] = {}
+        for item in failed:
+            index = unprepared_index(item)
+            if index is None:
+                failures += self._failures([item], keys)
+            else:
+                refused.setdefault(index, set()).add(item_id(item))
+        again: set[str] = set()
+        for index, ids in refused.items():
+            try:
+                self._prepare_refused(index, sent_at)
+            except ES_ERRORS as exc:
+                failures += [(keys[doc_id], str(exc)) for doc_id in ids]
+            else:
+                again |= ids
+        if again:
+            retry = [(key, value) for key, value in pairs if self._id(key) in again]
+            failed = self._bulk(
+                self._index_actions(retry, keys),
+                require_alias=alias,
+                expand_action_callback=self._expand_action,
+            )
+            failures += self._failures(failed, keys)
+        if failures:
+            raise StoreWriteError("mset", failures)
 
     def _index_actions(
         self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
@@ -203,8 +244,26 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 "_op_type": "index",
                 "_index": self._index_name,
                 "_id": doc_id,
+                # Built as its request is sent: the timestamp is the send time.
                 "_source": self.build_document(key, value),
             }
+
+    def _expand_action(
+        self, action: dict[str, Any]
+    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
+        """elasticsearch-py's expansion of a bulk action, plus the guard against
+        an index without the cache's mapping (`lifecycle.index_header`)."""
+        header, body = expand_action(action)
+        assert isinstance(body, Mapping)
+        guard = index_header(
+            self._index_name,
+            action["_id"],
+            body,
+            self.MAPPING["properties"],
+            require_alias=False,
+        )
+        header["index"].update(guard["index"])
+        return header, dict(body)
 
     def mdelete(self, keys: Sequence[str]) -> None:
         """Delete the keys, every copy in every index behind an alias.
@@ -222,18 +281,17 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 for doc_id in names
                 for index in indices
             )
-            self._bulk("mdelete", actions, names)
+            failures = self._failures(self._bulk(actions), names)
+            if failures:
+                raise StoreWriteError("mdelete", failures)
         except ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
 
     def _bulk(
-        self,
-        operation: str,
-        actions: Iterable[dict[str, Any]],
-        keys: dict[str, str],
-        **kwargs: Any,
-    ) -> None:
-        failures: list[tuple[str, str]] = []
+        self, actions: Iterable[dict[str, Any]], **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """Send `actions` in bounded requests; return the items that failed."""
+        failed = []
         for _, item in streaming_bulk(
             self._client,
             actions,
@@ -242,12 +300,22 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             raise_on_error=False,
             **kwargs,
         ):
+            if bulk_failure(item) is not None:
+                failed.append(item)
+        return failed
+
+    @staticmethod
+    def _failures(
+        items: Iterable[dict[str, Any]], keys: dict[str, str]
+    ) -> list[tuple[str, str]]:
+        """``(key, reason)`` of each failed bulk item."""
+        failures = []
+        for item in items:
             failure = bulk_failure(item)
             if failure is not None:
                 doc_id, reason = failure
                 failures.append((keys.get(doc_id, doc_id), reason))
-        if failures:
-            raise StoreWriteError(operation, failures)
+        return failures
 
     def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]:
         """Stream every stored key of the namespace that starts with `prefix`.
@@ -268,10 +336,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             self._outcomes.failed("yield_keys", exc)
 
     def _stream_keys(self, prefix: str | None) -> Iterator[str]:
-        try:
-            # A scan only sees refreshed documents: make recent writes visible.
-            self._client.indices.refresh(index=self._index_name)
-        except NotFoundError:
+        # A scan only sees refreshed documents: make recent writes visible.
+        if not self._refresh_index():
             return
         indices = self._indices()
         query = {"query": stored_keys_query(prefix, self._namespace)}
