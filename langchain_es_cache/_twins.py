@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 import weakref
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from types import TracebackType
@@ -29,12 +30,24 @@ __all__ = [
     "ByteStore",
     "Clients",
     "IndexLock",
+    "async_sleep",
+    "sleep",
 ]
 
 logger = logging.getLogger("langchain_es_cache")
 
 CLOSE_TIMEOUT = 30.0
 """Seconds `AsyncClients.aclose` waits for another thread's loop to close its client."""
+
+
+async def async_sleep(seconds: float) -> None:
+    """Wait `seconds` without blocking the event loop."""
+    await asyncio.sleep(seconds)
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (the sync `async_sleep`)."""
+    time.sleep(seconds)
 
 
 class AsyncClients:

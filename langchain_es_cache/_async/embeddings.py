@@ -27,6 +27,7 @@ from langchain_es_cache._common.documents import (
 from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
 from langchain_es_cache._common.keys import embedding_key
 from langchain_es_cache._common.lifecycle import (
+    WRITE_ATTEMPTS,
     index_header,
     item_id,
     unprepared_index,
@@ -196,39 +197,36 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         alias: bool,
     ) -> None:
         """Bulk-write `pairs`; an index that refuses some for lacking the cache's
-        mapping gets the mapping, then those pairs are written again, once."""
-        sent_at = self._preparations
-        failed = await self._bulk(
-            self._index_actions(pairs, keys),
-            # Through an alias, never let a write auto-create an index named
-            # like the alias.
-            require_alias=alias,
-            expand_action_callback=self._expand_action,
-        )
+        mapping gets the mapping, then those pairs are written again."""
         failures: list[tuple[str, str]] = []
-        refused: dict[str, set[str]] = {}
-        for item in failed:
-            index = unprepared_index(item)
-            if index is None:
-                failures += self._failures([item], keys)
-            else:
-                refused.setdefault(index, set()).add(item_id(item))
-        again: set[str] = set()
-        for index, ids in refused.items():
-            try:
-                await self._prepare_refused(index, sent_at)
-            except ES_ERRORS as exc:
-                failures += [(keys[doc_id], str(exc)) for doc_id in ids]
-            else:
-                again |= ids
-        if again:
-            retry = [(key, value) for key, value in pairs if self._id(key) in again]
+        pending = list(pairs)
+        for attempt in range(WRITE_ATTEMPTS):
+            sent_at = self._preparations
             failed = await self._bulk(
-                self._index_actions(retry, keys),
+                self._index_actions(pending, keys),
+                # Through an alias, never let a write auto-create an index
+                # named like the alias.
                 require_alias=alias,
                 expand_action_callback=self._expand_action,
             )
-            failures += self._failures(failed, keys)
+            refused: dict[str, set[str]] = {}
+            for item in failed:
+                index = unprepared_index(item)
+                if index is None or attempt == WRITE_ATTEMPTS - 1:
+                    failures += self._failures([item], keys)
+                else:
+                    refused.setdefault(index, set()).add(item_id(item))
+            again: set[str] = set()
+            for index, ids in refused.items():
+                try:
+                    await self._prepare_refused(index, sent_at)
+                except ES_ERRORS as exc:
+                    failures += [(keys[doc_id], str(exc)) for doc_id in ids]
+                else:
+                    again |= ids
+            if not again:
+                break
+            pending = [(key, value) for key, value in pending if self._id(key) in again]
         if failures:
             raise StoreWriteError("mset", failures)
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.responses import newest_source
+from langchain_es_cache.errors import CacheError
 
 NOT_PREPARED_TEMPLATE = "langchain-es-cache-index-not-prepared"
 """A dynamic template that no index has, named by every write for the cache's
@@ -23,6 +24,22 @@ index auto-created after a delete, a rollover's new write index), it refuses
 the document, naming this template and the field, instead of mapping the field
 by guesswork (``namespace`` as ``text``, a vector as ``float``). The cache then
 puts its mapping on the index named in the answer and writes again."""
+
+WRITE_ATTEMPTS = 3
+"""Sends of one write: an index deleted again right after it was prepared
+refuses the next send too."""
+
+SHARD_START_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+"""Seconds to wait before each new realtime read of a shard that is starting.
+
+A rollover points the alias at its new index before that index's shard has
+started, and an index auto-created by a write starts the same way: a read
+meeting such a shard waits (3.15 s at most in all) instead of failing."""
+
+_SHARD_STARTING = (
+    "no_shard_available_action_exception",
+    "illegal_index_shard_state_exception",
+)
 
 KNN_COPIES = 5
 """Hits a semantic lookup asks for: enough for the copies of one entry in the
@@ -68,6 +85,16 @@ def unprepared_index(item: Mapping[str, Any]) -> str | None:
         return None
     index = info.get("_index")
     return index if isinstance(index, str) else None
+
+
+class ShardsStarting(CacheError):
+    """A realtime read met a shard that is not started yet."""
+
+
+def is_shard_starting(error: Mapping[str, Any] | None) -> bool:
+    """Tell whether an error (the ``error`` object of an answer or of one of
+    its documents) says a shard is not started yet."""
+    return error is not None and error.get("type") in _SHARD_STARTING
 
 
 def item_id(item: Mapping[str, Any]) -> str:

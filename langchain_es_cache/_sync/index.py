@@ -33,8 +33,12 @@ from langchain_es_cache._common.failures import (
     wrong_client_error,
 )
 from langchain_es_cache._common.lifecycle import (
+    SHARD_START_WAITS,
+    WRITE_ATTEMPTS,
+    ShardsStarting,
     failed_deletes,
     index_header,
+    is_shard_starting,
     stamped,
     unprepared_index,
 )
@@ -55,7 +59,7 @@ from langchain_es_cache._common.validation import (
     validate_on_error,
     validate_ttl,
 )
-from langchain_es_cache._twins import Clients, IndexLock
+from langchain_es_cache._twins import Clients, IndexLock, sleep
 from langchain_es_cache.errors import CacheError
 from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
 
@@ -202,7 +206,11 @@ class CacheIndex:
         or nothing. Needs the right to read index metadata, or else to search."""
         try:
             # A GET, not a HEAD: an error answer then has a body that says why.
-            aliases = self._client.indices.get_alias(name=self._index_name)
+            # Limited to the name, so that indices deleted meanwhile elsewhere
+            # in the cluster cannot make it fail.
+            aliases = self._client.indices.get_alias(
+                index=self._index_name, name=self._index_name
+            )
         except NotFoundError:
             return None
         except AuthorizationException:
@@ -246,6 +254,10 @@ class CacheIndex:
                 return
             try:
                 self._put_mapping(index)
+            except NotFoundError:
+                # Deleted again since it refused: the next send meets
+                # whatever index is there then.
+                return
             except AuthorizationException as exc:
                 raise CacheError(
                     f"index {index!r} receives the cache's writes but lacks the "
@@ -261,7 +273,21 @@ class CacheIndex:
         self, ids: list[str], fields: list[str]
     ) -> dict[str, Mapping[str, Any]]:
         """Realtime-read `ids` (get/mget, never a search): the newest ``_source``
-        of each one found, reading every index behind an alias."""
+        of each one found, reading every index behind an alias.
+
+        A shard that is starting (a rollover's new index) is read again after
+        a wait (`SHARD_START_WAITS`).
+        """
+        for wait in SHARD_START_WAITS:
+            try:
+                return self._realtime_read_once(ids, fields)
+            except ShardsStarting:
+                sleep(wait)
+        return self._realtime_read_once(ids, fields)
+
+    def _realtime_read_once(
+        self, ids: list[str], fields: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
         if not self._multi_index:
             response = self._client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
@@ -271,6 +297,8 @@ class CacheIndex:
             if not errors:
                 return newest_by_id(docs)
             if not any(is_multi_index_doc_error(e) for e in errors):
+                if all(map(is_shard_starting, errors)):
+                    raise ShardsStarting(f"mget failed: {errors[0]}")
                 raise CacheError(f"mget failed: {errors[0]}")
             # A single-index read cannot span an alias's indices: from now on
             # read them all and keep the newest copy.
@@ -289,6 +317,8 @@ class CacheIndex:
             )
             docs = response["docs"]
             for error in map(mget_doc_error, docs):
+                if is_shard_starting(error):
+                    raise ShardsStarting(f"mget failed: {error}")
                 if error is not None:
                     # A copy we cannot read may be the newest: not a silent miss.
                     raise CacheError(f"mget failed: {error}")
@@ -321,7 +351,7 @@ class CacheIndex:
         lacking the cache's mapping gets the mapping, then the write again."""
         alias = self._prepared()
         fields = self.MAPPING["properties"]
-        for attempt in range(2):
+        for attempt in range(WRITE_ATTEMPTS):
             sent_at = self._preparations
             response = self._client.bulk(
                 operations=[
@@ -337,7 +367,7 @@ class CacheIndex:
             if failure is None:
                 return
             index = unprepared_index(item)
-            if index is None or attempt:
+            if index is None or attempt == WRITE_ATTEMPTS - 1:
                 raise CacheError(f"write failed: {failure[1]}")
             self._prepare_refused(index, sent_at)
 

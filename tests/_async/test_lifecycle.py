@@ -19,8 +19,11 @@ from langchain_es_cache import (
     CacheStats,
     MappingConflictError,
 )
+from langchain_es_cache._async import cache as cache_module
+from langchain_es_cache._async import index as index_module
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.keys import embedding_key, llm_key
+from langchain_es_cache._twins import async_sleep
 from tests.clock import FakeClock
 from tests.models import TableEmbeddings
 from utils import es_server
@@ -519,3 +522,79 @@ async def test_delete_refused_by_a_write_block_names_the_reason(
             index=index_name, settings={"index.blocks.write": None}
         )
     assert count(admin, index_name) == 1
+
+
+# --- shards that are starting -------------------------------------------------
+
+
+@pytest.fixture
+def unstarted(admin: Elasticsearch, index_name: str) -> Iterator[str]:
+    """An index whose shard cannot start until the test lets it."""
+    index = f"{index_name}-unstarted"
+    admin.indices.create(
+        index=index,
+        settings={"index.routing.allocation.require._name": "no-such-node"},
+        wait_for_active_shards="0",
+    )
+    yield index
+
+
+def start_on_first_wait(
+    monkeypatch: pytest.MonkeyPatch, admin: Elasticsearch, index: str
+) -> list[float]:
+    """Replace the caches' wait by one that lets `index`'s shard start."""
+    waits: list[float] = []
+
+    async def start_shard(seconds: float) -> None:
+        waits.append(seconds)
+        admin.indices.put_settings(
+            index=index,
+            settings={"index.routing.allocation.require._name": None},
+        )
+        admin.cluster.health(index=index, wait_for_status="yellow", timeout="60s")
+
+    for module in (cache_module, index_module):
+        monkeypatch.setattr(module, async_sleep.__name__, start_shard)
+    return waits
+
+
+async def test_lookup_waits_for_a_starting_shard(
+    async_client: AsyncElasticsearch,
+    admin: Elasticsearch,
+    unstarted: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lookup in an index whose shard is starting (as an auto-created index's
+    is) reads again once it started, instead of failing."""
+    cache = AsyncElasticsearchCache(unstarted, client=async_client)
+    waits = start_on_first_wait(monkeypatch, admin, unstarted)
+    assert await cache.alookup("p", LLM) is None
+    assert waits == [0.05]
+    await cache.aupdate("p", LLM, answer("x"))
+    assert await cache.alookup("p", LLM) == answer("x")
+
+
+async def test_alias_lookup_waits_for_the_new_index_shard(
+    async_client: AsyncElasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    unstarted: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Right after a rollover the alias names a new index whose shard has not
+    started: lookups and mget read again once it has."""
+    cache = AsyncElasticsearchCache(index_name, client=async_client)
+    store = AsyncElasticsearchEmbeddingsCache(index_name, client=async_client)
+    first = rollover_alias(admin, index_name)
+    await cache.aupdate("p", LLM, answer("old"))
+    await store.amset([("k", b"old")])
+    admin.indices.update_aliases(
+        actions=[
+            {"add": {"index": first, "alias": index_name, "is_write_index": False}},
+            {"add": {"index": unstarted, "alias": index_name, "is_write_index": True}},
+        ]
+    )
+    waits = start_on_first_wait(monkeypatch, admin, unstarted)
+    assert await cache.alookup("p", LLM) == answer("old")
+    assert waits == [0.05]
+    assert await store.amget(["k", "j"]) == [b"old", None]
