@@ -16,7 +16,7 @@ from langchain_es_cache._common.documents import (
     parse_generations,
     utc_now,
 )
-from langchain_es_cache._common.failures import ES_ERRORS, is_error_type
+from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.lifecycle import KNN_COPIES, newest_copy
 from langchain_es_cache._common.mappings import (
@@ -233,11 +233,10 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
                 source_includes=LOOKUP_FIELDS,
                 size=KNN_COPIES,
             )
-        except NotFoundError as exc:
-            # No index yet: nothing was ever written, so nothing is found.
-            if is_error_type(exc, "index_not_found_exception"):
-                return None
-            raise
+        except NotFoundError:
+            # No index yet (nothing was ever written), or it was deleted during
+            # the search (its search context is gone): nothing is found.
+            return None
         hit, more = newest_copy(response["hits"]["hits"])
         if hit is None or not more:
             return hit
