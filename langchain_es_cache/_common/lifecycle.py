@@ -97,6 +97,14 @@ def is_shard_starting(error: Mapping[str, Any] | None) -> bool:
     return error is not None and error.get("type") in _SHARD_STARTING
 
 
+def index_vanished(item: Mapping[str, Any]) -> bool:
+    """Tell whether a bulk item failed because its index was deleted while the
+    write was on its way (sent again, the write creates it anew)."""
+    ((_, info),) = item.items()
+    error = info.get("error")
+    return isinstance(error, dict) and error.get("type") == "index_not_found_exception"
+
+
 def item_id(item: Mapping[str, Any]) -> str:
     """The document id of a bulk answer's item."""
     ((_, info),) = item.items()

@@ -30,6 +30,7 @@ from langchain_es_cache._common.keys import embedding_key
 from langchain_es_cache._common.lifecycle import (
     WRITE_ATTEMPTS,
     index_header,
+    index_vanished,
     item_id,
     unprepared_index,
 )
@@ -212,13 +213,18 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 expand_action_callback=self._expand_action,
             )
             refused: dict[str, set[str]] = {}
+            again: set[str] = set()
             for item in failed:
                 index = unprepared_index(item)
-                if index is None or attempt == WRITE_ATTEMPTS - 1:
+                # An index deleted under the write: sent again, the write
+                # creates it (never through an alias: require_alias refuses).
+                vanished = not alias and index_vanished(item)
+                if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
                     failures += self._failures([item], keys)
+                elif index is None:
+                    again.add(item_id(item))
                 else:
                     refused.setdefault(index, set()).add(item_id(item))
-            again: set[str] = set()
             for index, ids in refused.items():
                 try:
                     self._prepare_refused(index, sent_at)

@@ -38,6 +38,7 @@ from langchain_es_cache._common.lifecycle import (
     ShardsStarting,
     failed_deletes,
     index_header,
+    index_vanished,
     is_shard_starting,
     stamped,
     unprepared_index,
@@ -348,7 +349,8 @@ class CacheIndex:
 
     def _write(self, doc_id: str, document: dict[str, Any], refresh: Refresh) -> None:
         """One bulk write, stamped when sent; an index that refuses it for
-        lacking the cache's mapping gets the mapping, then the write again."""
+        lacking the cache's mapping gets the mapping, then the write again
+        (as does a write whose index was deleted on its way)."""
         alias = self._prepared()
         fields = self.MAPPING["properties"]
         for attempt in range(WRITE_ATTEMPTS):
@@ -367,9 +369,13 @@ class CacheIndex:
             if failure is None:
                 return
             index = unprepared_index(item)
-            if index is None or attempt == WRITE_ATTEMPTS - 1:
+            # An index deleted under the write: sent again, the write creates
+            # it (never through an alias: require_alias refuses that).
+            vanished = not alias and index_vanished(item)
+            if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
                 raise CacheError(f"write failed: {failure[1]}")
-            self._prepare_refused(index, sent_at)
+            if index is not None:
+                self._prepare_refused(index, sent_at)
 
     def _clear(self, filters: dict[str, Any]) -> bool:
         """Delete the namespace's entries matching `filters` (`clear`'s keywords).
