@@ -5,6 +5,8 @@ running caches, against the real node."""
 
 from __future__ import annotations
 
+import itertools
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
@@ -596,3 +598,31 @@ def test_alias_lookup_waits_for_the_new_index_shard(
     assert cache.lookup("p", LLM) == answer("old")
     assert waits == [0.05]
     assert store.mget(["k", "j"]) == [b"old", None]
+
+
+def test_alias_found_while_other_indices_come_and_go(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """Other indices of the cluster deleted meanwhile (by ILM, by other
+    applications) never make an alias look like an index."""
+    rollover_alias(admin, index_name)
+    stop = threading.Event()
+
+    def churn() -> None:
+        for i in itertools.count():
+            if stop.is_set():
+                return
+            other = f"{index_name}-other-{i}"
+            admin.indices.create(index=other, wait_for_active_shards="0")
+            admin.indices.delete(index=other)
+
+    worker = threading.Thread(target=churn)
+    worker.start()
+    try:
+        answers = [
+            ElasticsearchCache(index_name, client=client).is_alias() for _ in range(100)
+        ]
+    finally:
+        stop.set()
+        worker.join()
+    assert answers == [True] * 100
