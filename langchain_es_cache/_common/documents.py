@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import inspect
+import json
 import logging
 import threading
 import warnings
@@ -111,7 +112,7 @@ def build_llm_document(
     if now.tzinfo is None:
         raise ValueError("the clock must return timezone-aware datetimes")
     body: dict[str, Any] = {
-        "llm_output": [dumps(item) for item in generations],
+        "llm_output": dump_generations(generations),
         "timestamp": format_time(now),
         "llm_string_hash": llm_string_hash(llm_string),
     }
@@ -124,6 +125,57 @@ def build_llm_document(
     if metadata is not None:
         body["metadata"] = dict(metadata)
     return body
+
+
+def dump_generations(generations: list[Generation]) -> list[str]:
+    """Each generation as ``langchain_core.load.dumps`` writes it.
+
+    ``dumps`` writes a value it cannot serialize (a `datetime`, a `set`...) as a
+    ``"not_implemented"`` marker that ``loads`` refuses: such an entry could
+    never be read back, so it is a `TypeError` naming the value instead. Only an
+    output holding the marker's text is parsed to find it.
+    """
+    dumped = [dumps(item) for item in generations]
+    for position, text in enumerate(dumped):
+        if '"not_implemented"' in text:
+            found = _unserializable(json.loads(text), f"return_val[{position}]")
+            if found is not None:
+                where, type_name = found
+                raise TypeError(
+                    f"{where} is a {type_name}, which langchain_core.load.dumps "
+                    "cannot serialize: the entry could never be read back, so it "
+                    "is not cached. Store JSON values (str, numbers, lists, "
+                    "dicts) there instead"
+                )
+    return dumped
+
+
+def _unserializable(value: Any, path: str) -> tuple[str, str] | None:
+    """Where ``dumps`` output `value` holds a ``not_implemented`` marker, and the
+    type it stands for; `None` if nowhere."""
+    items: Iterable[tuple[str, Any]] = ()
+    if isinstance(value, list):
+        items = ((f"{path}[{i}]", item) for i, item in enumerate(value))
+    elif isinstance(value, dict):
+        if value.get("lc") == 1 and value.get("type") == "not_implemented":
+            type_id = value.get("id")
+            name = ".".join(map(str, type_id)) if isinstance(type_id, list) else "?"
+            return path, name
+        kwargs = value.get("kwargs")
+        if value.get("lc") == 1 and isinstance(kwargs, dict):
+            items = ((f"{path}.{key}", item) for key, item in kwargs.items())
+        else:
+            # An escaped dict is the caller's data, never a marker.
+            items = (
+                (f"{path}[{key!r}]", item)
+                for key, item in value.items()
+                if key != "__lc_escaped__"
+            )
+    for where, item in items:
+        found = _unserializable(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def format_time(when: datetime) -> str:

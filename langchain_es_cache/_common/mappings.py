@@ -15,6 +15,9 @@ METADATA_STRINGS_AS_KEYWORDS = {
 
 
 LLM_CACHE_MAPPING: dict[str, Any] = {
+    # A string is never guessed to be a date: a date-like first value would make
+    # its field a date, refusing every later string of the field.
+    "date_detection": False,
     "dynamic_templates": [METADATA_STRINGS_AS_KEYWORDS],
     "properties": {
         "llm_output": {"type": "text", "index": False},
@@ -34,6 +37,7 @@ LOOKUP_FIELDS = ["llm_output", "timestamp"]
 
 
 EMBEDDINGS_CACHE_MAPPING: dict[str, Any] = {
+    "date_detection": False,  # as in LLM_CACHE_MAPPING
     "properties": {
         "text_input": {"type": "text", "index": False},
         "key_prefix": {"type": "keyword"},
@@ -41,7 +45,7 @@ EMBEDDINGS_CACHE_MAPPING: dict[str, Any] = {
         "metadata": {"type": "object"},
         "timestamp": {"type": "date"},
         "namespace": {"type": "keyword"},
-    }
+    },
 }
 """The reference's fields, plus ``key_prefix`` so ``yield_keys(prefix=)`` filters
 in the cluster (the key's first `KEY_PREFIX_CHARS` characters: a keyword term

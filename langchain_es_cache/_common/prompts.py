@@ -4,6 +4,18 @@ from __future__ import annotations
 
 import json
 
+_MESSAGE_FIELDS = (
+    "name",
+    "role",
+    "tool_calls",
+    "invalid_tool_calls",
+    "tool_call_id",
+    "status",
+)
+"""What tells two messages of the same text apart for the model, or ties a
+tool's result to its call. Never ``id``: LangChain removes message ids from the
+prompts it hands to caches, which would otherwise never match across runs."""
+
 
 def prompt_text(prompt: str) -> str:
     """The text the semantic cache embeds for `prompt`.
@@ -14,7 +26,10 @@ def prompt_text(prompt: str) -> str:
     For such a prompt this returns each message's text on a line of its own
     (prefixed by its type, such as ``system: ``, unless it is the human's); a
     part that is not text (an image) becomes its JSON, so that it still counts.
-    Any other prompt is returned as it is.
+    Then, one line each (``ai tool_calls: [...]``), the JSON of the message's
+    fields in `_MESSAGE_FIELDS` that are set: tool calls with their names,
+    arguments and ids, a tool result's ``tool_call_id`` and tool name, a
+    legacy ``function_call``. Any other prompt is returned as it is.
     """
     if not prompt.startswith("[{"):
         return prompt
@@ -44,4 +59,12 @@ def prompt_text(prompt: str) -> str:
         kind = kwargs.get("type")
         prefix = "" if kind == "human" else f"{kind}: "
         lines.append(prefix + "\n".join(texts))
+        fields = {name: kwargs[name] for name in _MESSAGE_FIELDS if kwargs.get(name)}
+        extra = kwargs.get("additional_kwargs")
+        if isinstance(extra, dict) and extra.get("function_call"):
+            fields["function_call"] = extra["function_call"]
+        lines.extend(
+            f"{kind} {name}: {json.dumps(value, sort_keys=True, ensure_ascii=False)}"
+            for name, value in fields.items()
+        )
     return "\n".join(lines)

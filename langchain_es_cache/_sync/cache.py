@@ -25,7 +25,11 @@ from langchain_es_cache._common.failures import (
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.lifecycle import SHARD_START_WAITS, is_shard_starting
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
-from langchain_es_cache._common.validation import validate_flag, validate_refresh
+from langchain_es_cache._common.validation import (
+    check_metadata_fields,
+    validate_flag,
+    validate_refresh,
+)
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache, sleep
 from langchain_es_cache.types import Clock, OnError, Refresh
@@ -99,6 +103,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             on_error=on_error,
             clock=clock,
         )
+        check_metadata_fields(self._metadata, self.MAPPING)
         self._store_input_params = validate_flag(
             "store_input_params", store_input_params
         )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch
@@ -41,6 +41,7 @@ from langchain_es_cache._common.mappings import (
 from langchain_es_cache._common.queries import stored_keys_query
 from langchain_es_cache._common.responses import bulk_failure, stored_key
 from langchain_es_cache._common.validation import (
+    check_metadata_fields,
     require_str,
     validate_maximum_duplicates,
     validate_store_keys,
@@ -120,6 +121,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             on_error=on_error,
             clock=clock,
         )
+        check_metadata_fields(self._metadata, self.MAPPING)
         self._maximum_duplicates_allowed = validate_maximum_duplicates(
             maximum_duplicates_allowed
         )
@@ -148,8 +150,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
     def _id(self, key: str) -> str:
         return embedding_key(key, self._namespace)
 
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Return the value of each key, in order; `None` for a missing key."""
+    def mget(self, keys: Iterable[str]) -> list[bytes | None]:
+        """Return the value of each key (any iterable), in order; `None` for a
+        missing key."""
         ids = [self._id(key) for key in validate_store_keys(keys)]
         found: dict[str, bytes] = {}
         now = self._clock()
@@ -172,26 +175,27 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         self._outcomes.count("misses", len(values) - hits)
         return values
 
-    def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
+    def mset(self, key_value_pairs: Iterable[tuple[str, bytes]]) -> None:
         """Store each value under its key; realtime-visible to the next `mget`.
 
-        Raises `StoreWriteError` naming every key that failed, and why.
+        Takes any iterable of pairs (a ``zip`` too), all checked before any
+        request. Raises `StoreWriteError` naming every key that failed, and why.
         """
-        validate_store_pairs(key_value_pairs)
-        if not key_value_pairs:
+        pairs = validate_store_pairs(key_value_pairs)
+        if not pairs:
             return
         keys: dict[str, str] = {}
         try:
             alias = self._prepared()
-            self._write_pairs(key_value_pairs, keys, alias)
+            self._write_pairs(pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
-                written = len(key_value_pairs) - len(exc.failures)
+                written = len(pairs) - len(exc.failures)
                 self._outcomes.count("writes", written)
             self._outcomes.failed("mset", exc)
             return
-        self._outcomes.count("writes", len(key_value_pairs))
+        self._outcomes.count("writes", len(pairs))
 
     def _write_pairs(
         self,
@@ -269,8 +273,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         header["index"].update(guard["index"])
         return header, dict(body)
 
-    def mdelete(self, keys: Sequence[str]) -> None:
-        """Delete the keys, every copy in every index behind an alias.
+    def mdelete(self, keys: Iterable[str]) -> None:
+        """Delete the keys (any iterable), every copy in every index behind an alias.
 
         Missing keys are fine; other failures raise `StoreWriteError`.
         """
@@ -325,8 +329,10 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         """Stream every stored key of the namespace that starts with `prefix`.
 
         Keys are streamed page by page, never all loaded; a key stored in
-        several indices behind an alias comes once. Needs ``store_input=True``
-        (raises `ValueError` otherwise). Sees writes made before the call.
+        several indices behind an alias comes once. Keys whose entries are
+        expired under `ttl` are left out, as `mget` treats them as missing.
+        Needs ``store_input=True`` (raises `ValueError` otherwise). Sees writes
+        made before the call.
         """
         if not self._store_input:
             raise no_keys_stored_error(type(self).__name__)
@@ -344,7 +350,10 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         if not self._refresh_index():
             return
         indices = self._indices()
-        query = {"query": stored_keys_query(prefix, self._namespace)}
+        now = self._clock()
+        query = {
+            "query": stored_keys_query(prefix, self._namespace, ttl=self._ttl, now=now)
+        }
         for position, index in enumerate(indices):
             page: list[tuple[str, str]] = []
             # Closed with this generator: a consumer stopping early leaves no
@@ -366,22 +375,36 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                         continue
                     page.append((hit["_id"], key))
                     if len(page) >= MAX_DOCS_PER_REQUEST:
-                        for key in self._not_in(indices[:position], page):
+                        for key in self._not_in(indices[:position], page, now):
                             yield key
                         page = []
             if page:
-                for key in self._not_in(indices[:position], page):
+                for key in self._not_in(indices[:position], page, now):
                     yield key
 
-    def _not_in(self, indices: list[str], page: list[tuple[str, str]]) -> list[str]:
-        """The keys of `page` stored in none of `indices` (already streamed)."""
+    def _not_in(
+        self, indices: list[str], page: list[tuple[str, str]], now: datetime
+    ) -> list[str]:
+        """The keys of `page` with no unexpired copy in `indices` (those were
+        streamed already; an expired copy was not)."""
+        # Only the age of a copy matters, and only under a ttl.
+        source: dict[str, Any] = (
+            {"source": False}
+            if self._ttl is None
+            else {"source_includes": ["timestamp"]}
+        )
         response = self._client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page
                 for index in indices
             ],
-            source=False,
+            **source,
         )
-        seen = {doc["_id"] for doc in response["docs"] if doc.get("found")}
+        seen = {
+            doc["_id"]
+            for doc in response["docs"]
+            if doc.get("found")
+            and not is_expired(doc.get("_source") or {}, self._ttl, now)
+        }
         return [key for doc_id, key in page if doc_id not in seen]

@@ -32,6 +32,7 @@ from langchain_es_cache._common.queries import (
 )
 from langchain_es_cache._common.state import RefreshTracker
 from langchain_es_cache._common.validation import (
+    check_metadata_fields,
     validate_dimensions,
     validate_embedding,
     validate_flag,
@@ -130,6 +131,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             on_error=on_error,
             clock=clock,
         )
+        check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
         self._dimensions = validate_dimensions(dimensions)
