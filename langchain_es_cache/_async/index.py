@@ -377,7 +377,9 @@ class AsyncCacheIndex:
             # it (never through an alias: require_alias refuses that).
             vanished = not alias and index_vanished(item)
             if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
-                raise CacheError(f"write failed: {failure[1]}")
+                raise CacheError(
+                    f"cache update on index {self._index_name!r} failed: {failure[1]}"
+                )
             if index is not None:
                 await self._prepare_refused(index, sent_at)
 
@@ -437,7 +439,10 @@ class AsyncCacheIndex:
             if not is_error_type(exc, "index_not_found_exception"):
                 raise
         if failures:
-            raise CacheError(failed_deletes(failures))
+            raise CacheError(
+                f"deleting from index {self._index_name!r} failed: "
+                + failed_deletes(failures)
+            )
         return deleted
 
     async def _refresh_index(self) -> bool:
