@@ -11,9 +11,10 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
@@ -21,14 +22,20 @@ from langchain_core.stores import ByteStore
 
 from langchain_es_cache._common.failures import sync_use_error
 
+if TYPE_CHECKING:
+    # LangGraph is optional: its names are only needed for type checking here.
+    from langgraph.cache.base import FullKey, Namespace
+
 __all__ = [
     "AsyncBaseCache",
     "AsyncByteStore",
     "AsyncClients",
+    "AsyncGraphBaseCache",
     "AsyncIndexLock",
     "BaseCache",
     "ByteStore",
     "Clients",
+    "GraphBaseCache",
     "IndexLock",
     "async_sleep",
     "sleep",
@@ -248,3 +255,57 @@ class AsyncByteStore(ByteStore):
         raise sync_use_error(
             type(self).__name__, "yield_keys", callers="embed_documents()"
         )
+
+
+# LangGraph's cache interface has a sync and an async method for each
+# operation. These mixins supply the half each class does not write itself;
+# the graph cache classes put them before LangGraph's `BaseCache`, which is
+# imported there (LangGraph is optional, so not here).
+
+_GRAPH_CALLERS = "invoke() or stream()"
+
+
+class AsyncGraphBaseCache:
+    """The sync half of LangGraph's cache interface, for the async-only class.
+
+    A graph run with ``invoke``/``stream`` calls these; they raise a
+    `TypeError` that names the sync class, instead of blocking the event loop.
+    """
+
+    def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
+        raise sync_use_error(type(self).__name__, "get", callers=_GRAPH_CALLERS)
+
+    def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
+        raise sync_use_error(type(self).__name__, "set", callers=_GRAPH_CALLERS)
+
+    def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
+        raise sync_use_error(type(self).__name__, "clear", callers=_GRAPH_CALLERS)
+
+
+class GraphBaseCache(ABC):
+    """The async half of LangGraph's cache interface, for the sync class.
+
+    A graph run with ``ainvoke``/``astream`` awaits these: each runs the sync
+    method in a worker thread, so the event loop is never blocked.
+    """
+
+    @abstractmethod
+    def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]: ...
+
+    @abstractmethod
+    def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None: ...
+
+    @abstractmethod
+    def clear(self, namespaces: Sequence[Namespace] | None = None) -> None: ...
+
+    async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
+        """`get` in a worker thread."""
+        return await asyncio.to_thread(self.get, keys)
+
+    async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
+        """`set` in a worker thread."""
+        await asyncio.to_thread(self.set, pairs)
+
+    async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
+        """`clear` in a worker thread."""
+        await asyncio.to_thread(self.clear, namespaces)

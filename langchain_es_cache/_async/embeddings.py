@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_streaming_bulk, expand_action
+from elasticsearch.helpers import async_streaming_bulk
 
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common.batching import (
@@ -26,13 +26,6 @@ from langchain_es_cache._common.documents import (
 )
 from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
 from langchain_es_cache._common.keys import embedding_key
-from langchain_es_cache._common.lifecycle import (
-    WRITE_ATTEMPTS,
-    index_header,
-    index_vanished,
-    item_id,
-    unprepared_index,
-)
 from langchain_es_cache._common.mappings import (
     EMBEDDING_LOOKUP_FIELDS,
     EMBEDDINGS_CACHE_MAPPING,
@@ -201,44 +194,21 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         keys: dict[str, str],
         alias: bool,
     ) -> None:
-        """Bulk-write `pairs`; an index that refuses some for lacking the cache's
-        mapping gets the mapping, then those pairs are written again."""
-        failures: list[tuple[str, str]] = []
-        pending = list(pairs)
-        for attempt in range(WRITE_ATTEMPTS):
-            sent_at = self._preparations
-            failed = await self._bulk(
-                self._index_actions(pending, keys),
-                # Through an alias, never let a write auto-create an index
-                # named like the alias.
-                require_alias=alias,
-                expand_action_callback=self._expand_action,
-            )
-            refused: dict[str, set[str]] = {}
-            again: set[str] = set()
-            for item in failed:
-                index = unprepared_index(item)
-                # An index deleted under the write: sent again, the write
-                # creates it (never through an alias: require_alias refuses).
-                vanished = not alias and index_vanished(item)
-                if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
-                    failures += self._failures([item], keys)
-                elif index is None:
-                    again.add(item_id(item))
-                else:
-                    refused.setdefault(index, set()).add(item_id(item))
-            for index, ids in refused.items():
-                try:
-                    await self._prepare_refused(index, sent_at)
-                except ES_ERRORS as exc:
-                    failures += [(keys[doc_id], str(exc)) for doc_id in ids]
-                else:
-                    again |= ids
-            if not again:
-                break
-            pending = [(key, value) for key, value in pending if self._id(key) in again]
+        """Bulk-write `pairs` (`_bulk_index`); raise `StoreWriteError` naming
+        the keys that failed."""
+
+        def actions(ids: set[str] | None) -> Iterable[dict[str, Any]]:
+            if ids is None:
+                return self._index_actions(pairs, keys)
+            again = [(key, value) for key, value in pairs if self._id(key) in ids]
+            return self._index_actions(again, keys)
+
+        failures = await self._bulk_index(actions, alias=alias)
         if failures:
-            raise StoreWriteError("mset", failures)
+            raise StoreWriteError(
+                "mset",
+                [(keys.get(doc_id, doc_id), reason) for doc_id, reason in failures],
+            )
 
     def _index_actions(
         self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
@@ -253,23 +223,6 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                 # Built as its request is sent: the timestamp is the send time.
                 "_source": self.build_document(key, value),
             }
-
-    def _expand_action(
-        self, action: dict[str, Any]
-    ) -> tuple[dict[str, Any], dict[str, Any] | None]:
-        """elasticsearch-py's expansion of a bulk action, plus the guard against
-        an index without the cache's mapping (`lifecycle.index_header`)."""
-        header, body = expand_action(action)
-        assert isinstance(body, Mapping)
-        guard = index_header(
-            self._index_name,
-            action["_id"],
-            body,
-            self.MAPPING["properties"],
-            require_alias=False,
-        )
-        header["index"].update(guard["index"])
-        return header, dict(body)
 
     async def amdelete(self, keys: Iterable[str]) -> None:
         """Delete the keys (any iterable), every copy in every index behind an alias.

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterable, Mapping
 from contextlib import aclosing
 from datetime import timedelta
 from types import TracebackType
@@ -17,10 +17,14 @@ from elasticsearch import (
     NotFoundError,
     TransportError,
 )
-from elasticsearch.helpers import async_scan, async_streaming_bulk
+from elasticsearch.helpers import async_scan, async_streaming_bulk, expand_action
 from typing_extensions import Self
 
-from langchain_es_cache._common.batching import MAX_DOCS_PER_REQUEST, chunked
+from langchain_es_cache._common.batching import (
+    MAX_BYTES_PER_REQUEST,
+    MAX_DOCS_PER_REQUEST,
+    chunked,
+)
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
@@ -38,6 +42,7 @@ from langchain_es_cache._common.lifecycle import (
     index_header,
     index_vanished,
     is_shard_starting,
+    item_id,
     stamped,
     unprepared_index,
 )
@@ -382,6 +387,77 @@ class AsyncCacheIndex:
                 )
             if index is not None:
                 await self._prepare_refused(index, sent_at)
+
+    async def _bulk_index(
+        self,
+        actions: Callable[[set[str] | None], Iterable[dict[str, Any]]],
+        *,
+        alias: bool,
+    ) -> list[tuple[str, str]]:
+        """Bulk-index documents as `_write` indexes one; return ``(id, reason)``
+        of each that failed.
+
+        `actions` gives the index actions (``_index``, ``_id``, ``_source``) of
+        the ids asked for, or of all with `None`: those an index refused for
+        lacking the cache's mapping (or whose index vanished) are sent again
+        once it is prepared.
+        """
+        failures: list[tuple[str, str]] = []
+        pending: set[str] | None = None
+        for attempt in range(WRITE_ATTEMPTS):
+            sent_at = self._preparations
+            refused: dict[str, set[str]] = {}
+            again: set[str] = set()
+            async for _, item in async_streaming_bulk(
+                self._client,
+                actions(pending),
+                chunk_size=MAX_DOCS_PER_REQUEST,
+                max_chunk_bytes=MAX_BYTES_PER_REQUEST,
+                raise_on_error=False,
+                expand_action_callback=self._expand_guarded,
+                # Through an alias, never let a write auto-create an index
+                # named like the alias.
+                require_alias=alias,
+            ):
+                failure = bulk_failure(item)
+                if failure is None:
+                    continue
+                index = unprepared_index(item)
+                vanished = not alias and index_vanished(item)
+                if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
+                    failures.append(failure)
+                elif index is None:
+                    again.add(item_id(item))
+                else:
+                    refused.setdefault(index, set()).add(item_id(item))
+            for index, ids in refused.items():
+                try:
+                    await self._prepare_refused(index, sent_at)
+                except ES_ERRORS as exc:
+                    failures += [(doc_id, str(exc)) for doc_id in sorted(ids)]
+                else:
+                    again |= ids
+            if not again:
+                break
+            pending = again
+        return failures
+
+    def _expand_guarded(
+        self, action: bytes | str | dict[str, Any]
+    ) -> tuple[dict[str, Any], bytes | dict[str, Any] | None]:
+        """elasticsearch-py's expansion of a bulk action, plus the guard against
+        an index without the cache's mapping (`lifecycle.index_header`)."""
+        header, body = expand_action(action)
+        if "index" in header and isinstance(body, dict):
+            guard = index_header(
+                self._index_name,
+                header["index"].get("_id", ""),
+                body,
+                self.MAPPING["properties"],
+                require_alias=False,
+            )
+            header["index"]["dynamic_templates"] = guard["index"]["dynamic_templates"]
+        return header, body
 
     async def _clear(self, filters: dict[str, Any]) -> bool:
         """Delete the namespace's entries matching `filters` (`clear`'s keywords).

@@ -232,6 +232,31 @@ async def test_rolled_over_alias_of_the_embeddings_cache(
     assert sorted([key async for key in store.ayield_keys()]) == ["k1", "k2"]
 
 
+async def test_graph_cache_index_deleted_and_rolled_over(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    pytest.importorskip("langgraph.cache.base", reason="LangGraph is not installed")
+    from langchain_es_cache import AsyncElasticsearchGraphCache
+
+    cache = AsyncElasticsearchGraphCache(index_name, client=async_client)
+    key = (("node",), "k")
+    await cache.aset({key: ({"v": 1}, None)})
+    admin.indices.delete(index=index_name)
+    await cache.aset({key: ({"v": 2}, None)})
+    assert_cache_mapping(admin, index_name, cache.mapping)
+    assert await cache.aget([key]) == {key: {"v": 2}}
+    alias = f"{index_name}-alias"
+    first = rollover_alias(admin, alias)
+    behind = AsyncElasticsearchGraphCache(alias, client=async_client)
+    await behind.aset({key: ({"v": 3}, None)})
+    second = roll_over(admin, alias)
+    await behind.aset({key: ({"v": 4}, None)})
+    for index in (first, second):
+        assert_cache_mapping(admin, index, behind.mapping)
+    assert await behind.aget([key]) == {key: {"v": 4}}
+    assert behind.stats().errors == 0
+
+
 async def test_wrong_mapping_goes_through_on_error(
     async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
 ) -> None:

@@ -232,6 +232,31 @@ def test_rolled_over_alias_of_the_embeddings_cache(
     assert sorted([key for key in store.yield_keys()]) == ["k1", "k2"]
 
 
+def test_graph_cache_index_deleted_and_rolled_over(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    pytest.importorskip("langgraph.cache.base", reason="LangGraph is not installed")
+    from langchain_es_cache import ElasticsearchGraphCache
+
+    cache = ElasticsearchGraphCache(index_name, client=client)
+    key = (("node",), "k")
+    cache.set({key: ({"v": 1}, None)})
+    admin.indices.delete(index=index_name)
+    cache.set({key: ({"v": 2}, None)})
+    assert_cache_mapping(admin, index_name, cache.mapping)
+    assert cache.get([key]) == {key: {"v": 2}}
+    alias = f"{index_name}-alias"
+    first = rollover_alias(admin, alias)
+    behind = ElasticsearchGraphCache(alias, client=client)
+    behind.set({key: ({"v": 3}, None)})
+    second = roll_over(admin, alias)
+    behind.set({key: ({"v": 4}, None)})
+    for index in (first, second):
+        assert_cache_mapping(admin, index, behind.mapping)
+    assert behind.get([key]) == {key: {"v": 4}}
+    assert behind.stats().errors == 0
+
+
 def test_wrong_mapping_goes_through_on_error(
     client: Elasticsearch, admin: Elasticsearch, index_name: str
 ) -> None:
