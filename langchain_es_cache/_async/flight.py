@@ -21,8 +21,6 @@ from langchain_es_cache._common.mappings import LOOKUP_FIELDS
 from langchain_es_cache._common.responses import (
     bulk_failure,
     is_conflict,
-    is_multi_index_doc_error,
-    mget_doc_error,
     newest_source,
 )
 from langchain_es_cache._common.single_flight import (
@@ -43,7 +41,6 @@ from langchain_es_cache._common.single_flight import (
     written_claim,
 )
 from langchain_es_cache._twins import AsyncCaller, AsyncSignal
-from langchain_es_cache.errors import CacheError
 from langchain_es_cache.types import Refresh
 
 logger = logging.getLogger("langchain_es_cache")
@@ -267,28 +264,7 @@ class AsyncSingleFlightIndex(AsyncCacheIndex):
         by the update that wrote the entry, is never paired with no entry.
         """
         ids = [claim_id(key), key]
-        fields = [*LOOKUP_FIELDS, *CLAIM_FIELDS]
-        docs: list[dict[str, Any]] = []
-        if not self._multi_index:
-            response = await self._client.mget(
-                index=self._index_name, ids=ids, source_includes=fields
-            )
-            docs = response["docs"]
-            errors = [e for e in map(mget_doc_error, docs) if e is not None]
-            if errors:
-                if not any(is_multi_index_doc_error(e) for e in errors):
-                    raise CacheError(f"mget failed: {errors[0]}")
-                self._multi_index = True
-        if self._multi_index:
-            indices = await self._indices()
-            response = await self._client.mget(
-                docs=[{"_index": i, "_id": doc_id} for doc_id in ids for i in indices],
-                source_includes=fields,
-            )
-            docs = response["docs"]
-            for error in map(mget_doc_error, docs):
-                if error is not None:
-                    raise CacheError(f"mget failed: {error}")
+        docs = await self._realtime_docs(ids, [*LOOKUP_FIELDS, *CLAIM_FIELDS])
         claims = [d for d in docs if d.get("_id") == ids[0]]
         entries = [d for d in docs if d.get("_id") == key]
         return newest_source(entries), latest_claim(claims)
