@@ -8,9 +8,8 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache._async.flight import AsyncSingleFlightIndex
+from langchain_es_cache._async.llm import AsyncLLMCacheIndex
 from langchain_es_cache._common.documents import (
-    build_llm_document,
     is_expired,
     parse_generations,
     utc_now,
@@ -21,15 +20,13 @@ from langchain_es_cache._common.failures import (
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
-    validate_flag,
     validate_refresh,
 )
 from langchain_es_cache._twins import AsyncBaseCache
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
-class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
+class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -100,11 +97,8 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            store_input_params=store_input_params,
             single_flight=single_flight,
-        )
-        check_metadata_fields(self._metadata, self.MAPPING)
-        self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
         )
         self._refresh = validate_refresh(refresh)
 
@@ -112,16 +106,7 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> dict[str, Any]:
         """Return the document that `aupdate` stores for these arguments."""
-        return build_llm_document(
-            prompt,
-            llm_string,
-            return_val,
-            store_input=self._store_input,
-            store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
-        )
+        return self._llm_document(prompt, llm_string, return_val)
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""

@@ -11,7 +11,6 @@ from elasticsearch import Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache._common.documents import (
-    build_llm_document,
     is_expired,
     parse_generations,
     utc_now,
@@ -22,16 +21,14 @@ from langchain_es_cache._common.failures import (
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
-    validate_flag,
     validate_refresh,
 )
-from langchain_es_cache._sync.flight import SingleFlightIndex
+from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
-class ElasticsearchCache(SingleFlightIndex, BaseCache):
+class ElasticsearchCache(LLMCacheIndex, BaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -102,11 +99,8 @@ class ElasticsearchCache(SingleFlightIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            store_input_params=store_input_params,
             single_flight=single_flight,
-        )
-        check_metadata_fields(self._metadata, self.MAPPING)
-        self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
         )
         self._refresh = validate_refresh(refresh)
 
@@ -114,16 +108,7 @@ class ElasticsearchCache(SingleFlightIndex, BaseCache):
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> dict[str, Any]:
         """Return the document that `update` stores for these arguments."""
-        return build_llm_document(
-            prompt,
-            llm_string,
-            return_val,
-            store_input=self._store_input,
-            store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
-        )
+        return self._llm_document(prompt, llm_string, return_val)
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
