@@ -10,6 +10,9 @@ from langchain_es_cache._common import (
     StoreError,
     StoreWriteError,
 )
+from langchain_es_cache._migrate import MigrationError, MigrationReport
+from langchain_es_cache._nearest import NearestEntry
+from langchain_es_cache._ops import migrate
 from langchain_es_cache._sync.cache import ElasticsearchCache
 from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._sync.semantic import ElasticsearchSemanticCache
@@ -25,7 +28,11 @@ __all__ = [
     "ElasticsearchEmbeddingsCache",
     "ElasticsearchSemanticCache",
     "MappingConflictError",
+    "MigrationError",
+    "MigrationReport",
+    "NearestEntry",
     "StoreError",
     "StoreWriteError",
     "__version__",
+    "migrate",
 ]

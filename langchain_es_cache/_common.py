@@ -586,12 +586,17 @@ decides what becomes of these."""
 
 @dataclass(frozen=True)
 class CacheStats:
-    """Counts since the cache was constructed."""
+    """Counts since the cache was constructed.
+
+    ``tokens_saved``: the tokens (``usage_metadata``) of the answers the LLM
+    caches served, which the model did not have to spend again.
+    """
 
     hits: int = 0
     misses: int = 0
     writes: int = 0
     errors: int = 0
+    tokens_saved: int = 0
 
 
 class Outcomes:
@@ -609,7 +614,7 @@ class Outcomes:
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            self._counts[name] += amount
+            self._counts[name] = self._counts.get(name, 0) + amount
 
     def snapshot(self) -> CacheStats:
         with self._lock:

@@ -49,6 +49,7 @@ REPLACEMENTS = {
     "amdelete": "mdelete",
     "amget": "mget",
     "amset": "mset",
+    "anearest": "nearest",
     "apurge_expired": "purge_expired",
     "aupdate": "update",
     "ayield_keys": "yield_keys",

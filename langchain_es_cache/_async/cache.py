@@ -9,7 +9,7 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache import _common
+from langchain_es_cache import _common, _usage
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common import Clock, OnError, Refresh
 from langchain_es_cache._twins import AsyncBaseCache
@@ -114,6 +114,8 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             source = None
         found = _common.parse_generations(source, index=self._index_name, key=key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", _usage.tokens_of(found))
         return found
 
     async def _fetch(self, key: str) -> Mapping[str, Any] | None:

@@ -11,7 +11,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
-from langchain_es_cache import _common
+from langchain_es_cache import _common, _nearest, _usage
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
@@ -186,9 +186,40 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
                 hit.get("_source"), index=self._index_name, key=str(hit.get("_id"))
             )
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", _usage.tokens_of(found))
         return found
 
-    def _search(self, knn: dict[str, Any]) -> dict[str, Any] | None:
+    def nearest(self, prompt: str, llm_string: str) -> _nearest.NearestEntry | None:
+        """The entry nearest to `prompt` that a lookup could return, whatever
+        its similarity: for measuring paraphrases and near misses.
+
+        Every condition of a hit but the threshold applies: the same
+        `llm_string`, the namespace, younger than `ttl`. Returns its cosine
+        similarity to `prompt` and its stored prompt, or `None` when no entry
+        qualifies; a lookup of `prompt` is a hit when that similarity is at
+        least `similarity_threshold`. Not counted in `stats`.
+        """
+        _common.require_str("prompt", prompt)
+        _common.require_str("llm_string", llm_string)
+        vector = self._embed(prompt)
+        knn = _nearest.nearest_knn(
+            vector,
+            llm_string,
+            namespace=self._namespace,
+            ttl=self._ttl,
+            now=self._clock(),
+        )
+        try:
+            hit = self._search(knn, _nearest.NEAREST_FIELDS)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("nearest", exc)
+            return None
+        return None if hit is None else _nearest.nearest_entry(hit)
+
+    def _search(
+        self, knn: dict[str, Any], fields: list[str] = _common.LOOKUP_FIELDS
+    ) -> dict[str, Any] | None:
         """The nearest matching hit, after making this object's writes visible."""
         generation = self._refreshes.pending()
         try:
@@ -198,7 +229,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             response = self._client.search(
                 index=self._index_name,
                 knn=knn,
-                source_includes=_common.LOOKUP_FIELDS,
+                source_includes=fields,
                 size=1,
             )
         except NotFoundError as exc:
