@@ -608,12 +608,21 @@ def _first_line(text: str) -> str:
     return (text.strip().splitlines() or [""])[0]
 
 
+def _log_warnings() -> None:
+    """Show the library's warnings (unreadable entries) on stderr, one line
+    each; the client's retry warnings, with tracebacks, are not for operators."""
+    logging.getLogger().addHandler(logging.NullHandler())
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(f"{PROG}: warning: %(message)s"))
+    library = logging.getLogger("langchain_es_cache")
+    library.addHandler(handler)
+    library.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     args = parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING, format=f"{PROG}: %(levelname)s: %(message)s"
-    )
+    _log_warnings()
     try:
         client = connect(args)
         try:

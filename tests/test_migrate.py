@@ -9,6 +9,7 @@ read as hits through our classes, the same way.
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +31,7 @@ from langchain_es_cache import (
     migrate,
 )
 from langchain_es_cache._migrate import reference_llm_id
-from tests import reference
+from tests import cli_run, reference
 from tests.clock import FakeClock
 from tests.conftest import es_server
 from tests.models import CountingChatModel, CountingEmbeddings, CountingLLM
@@ -489,3 +490,99 @@ def test_refusals_write_nothing(
         migrate(admin, source, "Dest")
     assert not admin.indices.exists(index=index_name)
     assert snapshot(admin, source) == original
+
+
+# --- the command line -----------------------------------------------------------
+
+
+def test_command_line_migrates(
+    es_conn: es_server.Connection,
+    admin: Elasticsearch,
+    llm_source: tuple[str, datetime, datetime],
+    index_name: str,
+) -> None:
+    source, before, after = llm_source
+    # The machine's local zone is the writers': the default reading is right.
+    env = cli_run.environment(es_conn, TZ=WRITER_TZ)
+    result = cli_run.run("migrate", source, index_name, "--batch-size", "2", env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.splitlines() == [
+        "migrate: 2 / 5 documents read (40%)",
+        "migrate: 4 / 5 documents read (80%)",
+        "migrate: 5 / 5 documents read (100%)",
+    ]
+    lines = dict(line.rsplit(None, 1) for line in result.stdout.splitlines()[2:8])
+    assert lines["created"] == "3"
+    assert (
+        lines["not copied: stored without its key's input (cannot be re-keyed)"] == "2"
+    )
+    assert "examples (document id: reason):" in result.stdout
+
+    model = CountingChatModel(cache=ElasticsearchCache(index_name, client=admin))
+    for prompt, answer in CHAT:
+        assert model.invoke(prompt).content == answer
+    assert model.calls == 0
+    for document in stored(admin, index_name).values():
+        assert before <= datetime.fromisoformat(document["timestamp"]) <= after
+
+    again = cli_run.run("migrate", source, index_name, "--json", env=env)
+    assert again.returncode == 0
+    report = json.loads(again.stdout)
+    assert (report["created"], report["unchanged"], report["skipped"]) == (0, 3, 2)
+    dry = cli_run.ok_json(
+        "migrate", source, f"{index_name}-dry", "--dry-run", "--no-progress", env=env
+    )
+    assert (dry["dry_run"], dry["created"]) == (True, 3)
+    assert not admin.indices.exists(index=f"{index_name}-dry")
+
+
+def test_command_line_source_timezone(
+    es_conn: es_server.Connection,
+    admin: Elasticsearch,
+    llm_source: tuple[str, datetime, datetime],
+    index_name: str,
+) -> None:
+    source, before, after = llm_source
+    env = cli_run.environment(es_conn, TZ="UTC0")
+    for zone in ("+05:30", "Asia/Kolkata"):
+        dest = f"{index_name}-{zone[1:3].lower()}"
+        result = cli_run.run(
+            "migrate", source, dest, "--source-timezone", zone, "--no-progress", env=env
+        )
+        assert result.returncode == 0, result.stderr
+        for document in stored(admin, dest).values():
+            assert before <= datetime.fromisoformat(document["timestamp"]) <= after
+    for bad in ("Mars/Olympus", "+25:00", "5:30"):
+        result = cli_run.run(
+            "migrate", source, index_name, "--source-timezone", bad, env=env
+        )
+        assert result.returncode == 2
+        assert "time zone" in result.stderr or "offset" in result.stderr
+    assert not admin.indices.exists(index=index_name)
+
+
+def test_command_line_failures(
+    es_conn: es_server.Connection,
+    admin: Elasticsearch,
+    llm_source: tuple[str, datetime, datetime],
+    index_name: str,
+) -> None:
+    env = cli_run.environment(es_conn)
+    source = llm_source[0]
+    ours = f"{index_name}-ours"
+    ElasticsearchCache(ours, client=admin).update("p", "l", [Generation(text="x")])
+    admin.indices.refresh(index=ours)
+    line = cli_run.failure(cli_run.run("migrate", ours, index_name, env=env))
+    assert line.startswith("langchain-es-cache: error: ")
+    assert "written by langchain-es-cache" in line
+    line = cli_run.failure(cli_run.run("migrate", source, source, env=env))
+    assert "different" in line
+    # Writes that DEST's mapping refuses: exit 1, the first reason on one line.
+    ElasticsearchCache(index_name, client=admin, metadata={"team": {"a": 1}}).update(
+        "seed", "seed", [Generation(text="x")]
+    )
+    result = cli_run.run("migrate", source, index_name, "--no-progress", env=env)
+    line = cli_run.failure(result)
+    assert "3 entries could not be written" in line
+    assert "document_parsing_exception" in line
+    assert "failed writes" in result.stdout
