@@ -11,6 +11,7 @@ stored inputs are accepted only when they give back the document's own id.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone, tzinfo
@@ -126,6 +127,9 @@ def reference_embedding_id(key: str, namespace: str | None) -> str:
     return hashlib.md5(((namespace or "") + key).encode("utf-8")).hexdigest()
 
 
+_FRACTION = re.compile(r"(?<=\d\d:\d\d:\d\d)\.(\d+)")
+
+
 def read_time(value: object, zone: tzinfo | None) -> datetime | None:
     """A stored ``timestamp`` as an aware datetime, or `None` when unusable.
 
@@ -136,8 +140,10 @@ def read_time(value: object, zone: tzinfo | None) -> datetime | None:
     """
     if not isinstance(value, str):
         return None
+    # Python 3.10 reads only 3 or 6 digits of a second's fraction.
+    text = _FRACTION.sub(lambda m: "." + m[1][:6].ljust(6, "0"), value, count=1)
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
     if parsed.tzinfo is None:

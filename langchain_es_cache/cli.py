@@ -450,6 +450,19 @@ def positive_int(text: str) -> int:
     return value
 
 
+def positive_seconds(text: str) -> float:
+    """argparse type: a number of seconds above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"must be a number of seconds above 0, not {text!r}"
+        )
+    return value
+
+
 def _common_options() -> argparse.ArgumentParser:
     """Connection and output flags, accepted before or after the command."""
     # SUPPRESS: a subcommand's absent flag must not hide the one given before it.
@@ -467,7 +480,7 @@ def _common_options() -> argparse.ArgumentParser:
         help="password [ES_PASSWORD]; prefer the variable: flags show in ps",
     )
     group.add_argument(
-        "--timeout", type=float, help="seconds per request (default: 10)"
+        "--timeout", type=positive_seconds, help="seconds per request (default: 10)"
     )
     parser.add_argument("--json", action="store_true", help="print JSON")
     return parser

@@ -3,9 +3,11 @@
 It pins elasticsearch client 8, so it cannot share the tests' environment. The
 environment is built once per set of versions, outside the repository (next to
 the Elasticsearch servers `utils/es_server.py` caches), and reused by later
-runs: the first build takes a minute or so. Its langchain-core and
-langchain-classic are the tests' own versions, so that both sides serialize
-prompts and hash keys alike.
+runs: the first build takes about 30 seconds. Its langchain-core and
+langchain-classic (or langchain, before langchain-core 1.0) are the tests' own
+versions, so that both sides serialize prompts and hash keys alike; with
+langchain-core 0.3 (the lower bound, `nox -s compat`) that means
+langchain-elasticsearch 0.3, which writes the same documents.
 """
 
 from __future__ import annotations
@@ -24,8 +26,17 @@ from typing import Any
 
 from tests.conftest import es_server
 
-LANGCHAIN_ELASTICSEARCH = "1.0.0"
-"""The release whose documents the migration is tested against."""
+
+def _core_major() -> int:
+    return int(metadata.version("langchain-core").split(".")[0])
+
+
+LANGCHAIN_ELASTICSEARCH = "1.0.0" if _core_major() >= 1 else "0.3.2"
+"""The release whose documents the migration is tested against: the newest,
+or the newest for langchain-core 0.3."""
+
+EMBEDDINGS_PACKAGE = "langchain-classic" if _core_major() >= 1 else "langchain"
+"""Where CacheBackedEmbeddings comes from for this langchain-core."""
 
 WRITER = Path(__file__).with_name("reference_writer.py")
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +46,7 @@ def _requirements() -> list[str]:
     return [
         f"langchain-elasticsearch=={LANGCHAIN_ELASTICSEARCH}",
         f"langchain-core=={metadata.version('langchain-core')}",
-        f"langchain-classic=={metadata.version('langchain-classic')}",
+        f"{EMBEDDINGS_PACKAGE}=={metadata.version(EMBEDDINGS_PACKAGE)}",
     ]
 
 
@@ -45,7 +56,7 @@ def environment_dir() -> Path:
         [
             f"lce{LANGCHAIN_ELASTICSEARCH}",
             f"core{metadata.version('langchain-core')}",
-            f"classic{metadata.version('langchain-classic')}",
+            f"{EMBEDDINGS_PACKAGE}{metadata.version(EMBEDDINGS_PACKAGE)}",
             f"py{platform.python_version()}",
         ]
     )

@@ -16,6 +16,7 @@ Answer: ``{"before": ..., "after": ...}``, UTC ISO-8601 times around the writes.
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import sys
@@ -23,13 +24,38 @@ from datetime import datetime, timezone
 from typing import Any
 
 from elasticsearch import Elasticsearch
-from langchain_classic.embeddings import CacheBackedEmbeddings
 from langchain_elasticsearch import ElasticsearchCache, ElasticsearchEmbeddingsCache
+from langchain_elasticsearch._sync import cache as reference_cache
 
 from tests.models import CountingChatModel, CountingEmbeddings, CountingLLM
 
+try:
+    from langchain_classic.embeddings import CacheBackedEmbeddings
+except ImportError:  # langchain-core 0.3: langchain-elasticsearch 0.3, langchain
+    from langchain.embeddings import CacheBackedEmbeddings
+
 EMBEDDINGS_NAMESPACE = "counting-8"
 """CacheBackedEmbeddings' namespace, which it puts in front of every key."""
+
+# langchain 0.3's CacheBackedEmbeddings predates key_encoder (SHA-1 only).
+KEY_ENCODER = (
+    {"key_encoder": "sha256"}
+    if "key_encoder"
+    in inspect.signature(CacheBackedEmbeddings.from_bytes_store).parameters
+    else {}
+)
+
+
+def connection(cls: type, client: Elasticsearch) -> dict[str, Any]:
+    """The constructor's arguments for using `client`.
+
+    Before 1.0 the classes only build a client of their own from a URL, calling
+    ``GET /`` first: their factory is pointed at `client` instead.
+    """
+    if "client" in inspect.signature(cls).parameters:
+        return {"client": client}
+    reference_cache.create_elasticsearch_client = lambda **_: client  # type: ignore[attr-defined]
+    return {"es_url": "http://unused"}
 
 
 def write_llm(index: str, caches: list[dict[str, Any]], client: Elasticsearch) -> None:
@@ -39,7 +65,7 @@ def write_llm(index: str, caches: list[dict[str, Any]], client: Elasticsearch) -
             store_input=spec.get("store_input", True),
             store_input_params=spec.get("store_input_params", True),
             metadata=spec.get("metadata"),
-            client=client,
+            **connection(ElasticsearchCache, client),
         )
         for prompt, answer in spec.get("chat", []):
             model = CountingChatModel(cache=cache, answer=answer)
@@ -60,11 +86,11 @@ def write_embeddings(
             namespace=spec.get("namespace"),
             store_input=spec.get("store_input", True),
             metadata=spec.get("metadata"),
-            client=client,
+            **connection(ElasticsearchEmbeddingsCache, client),
         )
         model = CountingEmbeddings()
         embedder = CacheBackedEmbeddings.from_bytes_store(
-            model, store, namespace=EMBEDDINGS_NAMESPACE, key_encoder="sha256"
+            model, store, namespace=EMBEDDINGS_NAMESPACE, **KEY_ENCODER
         )
         embedder.embed_documents(spec["texts"])
         assert model.embedded == spec["texts"]

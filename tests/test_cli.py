@@ -71,6 +71,7 @@ def filled(admin: Elasticsearch, index_name: str) -> Iterator[str]:
     )
     for prompt in ("one", "two"):
         scoped.update(prompt, OTHER_LLM, [Generation(text=prompt)])
+    admin.indices.refresh(index=index_name)  # stats counts what is searchable
     yield index_name
 
 
@@ -126,6 +127,7 @@ def test_stats_of_other_indices(
 ) -> None:
     store = ElasticsearchEmbeddingsCache(index_name, client=admin, namespace="t")
     store.mset([("k1", b"1"), ("k2", b"2")])
+    admin.indices.refresh(index=index_name)
     stats = ok_json("stats", index_name, env=env)
     assert stats["kind"] == "embeddings cache"
     assert stats["entries"] == 2

@@ -9,6 +9,7 @@ read as hits through our classes, the same way.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
 import uuid
@@ -18,9 +19,9 @@ from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
-from langchain_classic.embeddings import CacheBackedEmbeddings
 from langchain_core.load import dumps
-from langchain_core.outputs import Generation
+from langchain_core.messages import AIMessage, HumanMessage
+from langchain_core.outputs import ChatGeneration, Generation
 
 from langchain_es_cache import (
     ElasticsearchCache,
@@ -35,6 +36,19 @@ from tests import cli_run, reference
 from tests.clock import FakeClock
 from tests.conftest import es_server
 from tests.models import CountingChatModel, CountingEmbeddings, CountingLLM
+
+try:
+    from langchain_classic.embeddings import CacheBackedEmbeddings
+except ImportError:  # langchain-core 0.3
+    from langchain.embeddings import CacheBackedEmbeddings  # type: ignore[no-redef]
+
+# As the writer uses it: langchain 0.3's CacheBackedEmbeddings has no key_encoder.
+KEY_ENCODER = (
+    {"key_encoder": "sha256"}
+    if "key_encoder"
+    in inspect.signature(CacheBackedEmbeddings.from_bytes_store).parameters
+    else {}
+)
 
 WRITER_TZ = "XYZ-5:30"
 """The writers' local time zone, in POSIX TZ syntax: UTC+05:30 (no DST)."""
@@ -401,7 +415,7 @@ def test_embeddings_are_hits_through_cache_backed_embeddings(
             index_name, client=admin, namespace=namespace
         )
         embedder = CacheBackedEmbeddings.from_bytes_store(
-            model, store, namespace="counting-8", key_encoder="sha256"
+            model, store, namespace="counting-8", **KEY_ENCODER
         )
         assert embedder.embed_documents(texts) == [model.vector(t) for t in texts]
         assert model.embedded == []
@@ -586,3 +600,42 @@ def test_command_line_failures(
     assert "3 entries could not be written" in line
     assert "document_parsing_exception" in line
     assert "failed writes" in result.stdout
+
+
+def test_dest_behind_an_alias(
+    admin: Elasticsearch, llm_source: tuple[str, datetime, datetime], index_name: str
+) -> None:
+    """DEST an alias over two indices of ours: writes go to its write index, and
+    a copy in the other index counts as DEST's."""
+    (france, paris), (hamlet, _) = CHAT
+    first, second, alias = (f"{index_name}-1", f"{index_name}-2", f"{index_name}-a")
+    clock = FakeClock()
+    clock.now = datetime(2100, 1, 1, tzinfo=timezone.utc)
+    ElasticsearchCache(first, client=admin, clock=clock).update(
+        _chat_prompt(hamlet),
+        CountingChatModel()._get_llm_string(),
+        [ChatGeneration(message=AIMessage(content="newer, in the first index"))],
+    )
+    admin.indices.create(index=second)
+    admin.indices.update_aliases(
+        actions=[
+            {"add": {"index": first, "alias": alias}},
+            {"add": {"index": second, "alias": alias, "is_write_index": True}},
+        ]
+    )
+    report = migrate(admin, llm_source[0], alias, source_timezone=SOURCE_ZONE)
+    assert (report.created, report.unchanged, report.failed) == (2, 1, 0)
+    assert count_in(admin, second) == 2 and count_in(admin, first) == 1
+    model = CountingChatModel(cache=ElasticsearchCache(alias, client=admin))
+    assert model.invoke(france).content == paris
+    assert model.invoke(hamlet).content == "newer, in the first index"
+    assert model.calls == 0
+
+
+def _chat_prompt(text: str) -> str:
+    return dumps([HumanMessage(content=text)])
+
+
+def count_in(admin: Elasticsearch, index: str) -> int:
+    admin.indices.refresh(index=index)
+    return int(admin.count(index=index)["count"])

@@ -206,6 +206,16 @@ def test_entry_without_a_usable_time_is_copied_without_one() -> None:
         ),
         (None, IST, None),
         ("noon", IST, None),
+        (
+            "2026-11-26T12:00:00.5",
+            timezone.utc,
+            datetime(2026, 11, 26, 12, 0, 0, 500000, timezone.utc),
+        ),
+        (
+            "2026-11-26T12:00:00.1234567Z",
+            IST,
+            datetime(2026, 11, 26, 12, 0, 0, 123000, timezone.utc),
+        ),
     ],
 )
 def test_read_time(value: object, zone: timezone, expected: datetime | None) -> None:
