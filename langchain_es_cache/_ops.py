@@ -411,6 +411,7 @@ def selection_query(
 def count_matching(client: Elasticsearch, index: str, query: dict[str, Any]) -> int:
     """How many entries of `index` `query` selects, after a refresh."""
     client = _client(client)
+    index = _common.validate_index_name(index)
     client.indices.refresh(index=index)
     return int(client.count(index=index, query=query)["count"])
 
