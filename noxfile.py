@@ -50,32 +50,54 @@ SOURCES = [
 ]
 CACHE_BACKED_EMBEDDINGS = "langchain-classic>=1.0"
 """Where CacheBackedEmbeddings lives for langchain-core 1.x, for the tests."""
+STANDARD_SUITES = "langchain-tests>=1.1"
+"""LangChain's standard cache and store suites; they need langchain-core 1.4+,
+so the minimum-versions row goes without (the module skips itself)."""
+TEST_EXTRAS = [CACHE_BACKED_EMBEDDINGS, STANDARD_SUITES]
 
 
-@nox.session
-def tests(session: nox.Session) -> None:
-    """Run the whole suite, async tests and their generated sync twins.
-
-    Starts Elasticsearch for the run unless ES_URL names a cluster; posargs go
-    to pytest.
-    """
-    session.install("-e", ".[test]", CACHE_BACKED_EMBEDDINGS)
-    session.run("pytest", *session.posargs)
-
-
-@nox.session(python=CODEGEN_PYTHON, download_python="never")
-def lint(session: nox.Session) -> None:
-    """ruff check, ruff format --check, and the generated code is current."""
-    session.install("-e", ".[lint]")
+def _lint(session: nox.Session) -> None:
     session.run("ruff", "check", *SOURCES)
     session.run("ruff", "format", "--check", *SOURCES)
     session.run("python", "utils/generate_sync.py", "--check")
 
 
 @nox.session
+def tests(session: nox.Session) -> None:
+    """What CI runs: lint, mypy, then the whole suite against a real node.
+
+    The suite holds the async tests and their generated sync twins, and
+    LangChain's standard suites. Starts Elasticsearch for the run unless ES_URL
+    names a cluster; posargs go to pytest.
+    """
+    session.install("-e", ".[test,typecheck]", *TEST_EXTRAS)
+    _lint(session)
+    session.run("mypy")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def unit(session: nox.Session) -> None:
+    """The fast tier: every test that needs no Elasticsearch (no Java, no Maven).
+
+    Tests using the node's fixtures are marked ``integration`` by
+    tests/conftest.py and left out; posargs go to pytest.
+    """
+    session.install("-e", ".[test]", *TEST_EXTRAS)
+    session.run("pytest", "-m", "not integration", *session.posargs)
+
+
+@nox.session(python=CODEGEN_PYTHON, download_python="never")
+def lint(session: nox.Session) -> None:
+    """ruff check, ruff format --check, and the generated code is current."""
+    session.install("-e", ".[lint]")
+    _lint(session)
+
+
+@nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package."""
-    session.install("-e", ".[typecheck]")
+    """mypy --strict on the package, the tests and utils."""
+    session.install("-e", ".[typecheck]", *TEST_EXTRAS)
     session.run("mypy")
 
 
@@ -168,8 +190,8 @@ def bench(session: nox.Session) -> None:
 
 SERVER_8 = "8.19.21"
 SERVER_9 = "9.5.4"
-CLIENT_8 = ["elasticsearch[async]>=8.13,<9", CACHE_BACKED_EMBEDDINGS]
-CLIENT_9 = ["elasticsearch[async]>=9,<10", CACHE_BACKED_EMBEDDINGS]
+CLIENT_8 = ["elasticsearch[async]>=8.13,<9", *TEST_EXTRAS]
+CLIENT_9 = ["elasticsearch[async]>=9,<10", *TEST_EXTRAS]
 MINIMUM_VERSIONS = [
     # The lower bounds in pyproject.toml, exactly.
     "langchain-core==0.3.0",

@@ -32,6 +32,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from langchain_es_cache._common.documents import build_llm_document, utc_now
+from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "utils"))
@@ -192,16 +196,15 @@ def es_version(client: Any) -> str:
 
 def filler_actions(index: str, start: int, stop: int) -> Iterator[dict[str, Any]]:
     """Entries in this library's document format, written straight to the index."""
-    from langchain_es_cache import _common
 
-    template = _common.build_llm_document(
+    template = build_llm_document(
         workload.prompt("filler", 0),
         workload.LLM_STRING,
         [workload.generation()],
         store_input=True,
         store_input_params=True,
         metadata=None,
-        now=_common.utc_now(),
+        now=utc_now(),
     )
     base_prompt = template["llm_input"]
     for i in range(start, stop):
@@ -209,7 +212,7 @@ def filler_actions(index: str, start: int, stop: int) -> Iterator[dict[str, Any]
         source["llm_input"] = base_prompt.replace("filler-0", f"filler-{i}")
         yield {
             "_index": index,
-            "_id": _common.llm_key(source["llm_input"], workload.LLM_STRING),
+            "_id": llm_key(source["llm_input"], workload.LLM_STRING),
             "_source": source,
         }
 
@@ -239,10 +242,9 @@ def fill_to(client: Any, index: str, target: int, next_id: list[int]) -> int:
 
 
 def create_cache_index(client: Any, index: str) -> None:
-    from langchain_es_cache import _common
 
     client.indices.delete(index=index, ignore_unavailable=True)
-    client.indices.create(index=index, mappings=_common.LLM_CACHE_MAPPING)
+    client.indices.create(index=index, mappings=LLM_CACHE_MAPPING)
 
 
 # --- the run -------------------------------------------------------------------

@@ -24,6 +24,8 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 
+from langchain_es_cache._common.prompts import prompt_text
+
 # --- realistic data ------------------------------------------------------------
 
 _TEXT = (
@@ -224,11 +226,12 @@ class Floor:
     def __init__(self, index: str) -> None:
         from elasticsearch import NotFoundError
 
-        from langchain_es_cache import ElasticsearchCache, _common
+        from langchain_es_cache import ElasticsearchCache
+        from langchain_es_cache._common import keys, mappings
 
         self.index = index
         self._not_found = NotFoundError
-        self._common = _common
+        self._keys, self._mappings = keys, mappings
         self.client = raw_client()
         # Same mapping and documents as ours: let our class create the index.
         self._builder = ElasticsearchCache(index, client=self.client)
@@ -238,15 +241,15 @@ class Floor:
     def prepare(self, items: Sequence[tuple[str, str, list[Any]]]) -> None:
         for p, llm, gens in items:
             self._prepared[(p, llm)] = (
-                self._common.llm_key(p, llm),
+                self._keys.llm_key(p, llm),
                 self._builder.build_document(p, llm, gens),
             )
 
     def lookup(self, p: str, llm: str) -> Any:
-        key = self._prepared.get((p, llm), (None,))[0] or self._common.llm_key(p, llm)
+        key = self._prepared.get((p, llm), (None,))[0] or self._keys.llm_key(p, llm)
         try:
             doc = self.client.get(
-                index=self.index, id=key, source_includes=self._common.LOOKUP_FIELDS
+                index=self.index, id=key, source_includes=self._mappings.LOOKUP_FIELDS
             )
         except self._not_found:
             return None
@@ -546,10 +549,9 @@ async def _measure_async(
 
 def embedding_cost(written: Sequence[tuple[str, str, list[Any]]]) -> dict[str, Any]:
     """What `HashEmbeddings` costs a call, inside every semantic lookup and update."""
-    from langchain_es_cache import _common
 
     embedding = HashEmbeddings()
-    texts = [(_common.prompt_text(p),) for p, _, _ in written]
+    texts = [(prompt_text(p),) for p, _, _ in written]
     return run_sync(embedding.embed_query, texts, 2.0)
 
 

@@ -2,7 +2,9 @@
 
 Run with ``nox -s demo``: it starts a local Elasticsearch (or uses ``ES_URL``)
 and removes what it created. The model is langchain-core's fake chat model with
-0.5 s of simulated latency, as no LLM service is reachable here.
+0.5 s of simulated latency (a call, or a streamed character), as no LLM service
+is reachable here. The last part streams the question twice through
+``cache_streams``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,19 @@ from elasticsearch import Elasticsearch
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import FakeListChatModel
 
-from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+from langchain_es_cache import (
+    AsyncElasticsearchCache,
+    ElasticsearchCache,
+    cache_streams,
+)
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "utils"))
 import es_server
 
 QUESTION = "What is the capital of France?"
 LATENCY = 0.5
+STREAMED_ANSWER = "Paris, on the Seine."
+CHARACTER_LATENCY = 0.05
 
 
 def model() -> FakeListChatModel:
@@ -63,6 +71,35 @@ async def async_part(settings: dict[str, Any], index: str) -> None:
     set_llm_cache(None)
 
 
+def stream_part(settings: dict[str, Any], index: str) -> None:
+    print(f"cache_streams(model).stream(), ElasticsearchCache, index {index!r}")
+    print(f"  (the model streams a character every {CHARACTER_LATENCY} s)")
+    with ElasticsearchCache(index, **settings) as cache:
+        chat = FakeListChatModel(
+            responses=[STREAMED_ANSWER], sleep=CHARACTER_LATENCY, cache=cache
+        )
+        streaming = cache_streams(chat)
+        for label in ("first", "second"):
+            hits, start = cache.stats().hits, time.perf_counter()
+            chunks, first_chunk = [], None
+            for chunk in streaming.stream(QUESTION):
+                if first_chunk is None:
+                    first_chunk = time.perf_counter() - start
+                chunks.append(chunk.content)
+            seconds = time.perf_counter() - start
+            verdict = "hit " if cache.stats().hits > hits else "miss"
+            print(
+                f"  {label:<8} {verdict}  {seconds * 1000:7.1f} ms, first chunk after "
+                f"{(first_chunk or 0) * 1000:.1f} ms, {len(chunks)} chunks:"
+            )
+            print(f"           {'|'.join(str(c) for c in chunks)}")
+        answer = chat.invoke(QUESTION)
+        verdict = "hit " if cache.stats().hits > hits + 1 else "miss"
+        print(
+            f"  then model.invoke() on the plain model: {verdict} -> {answer.content}"
+        )
+
+
 def show_document(admin: Elasticsearch, index: str) -> None:
     hit = admin.search(index=index, size=1, query={"match_all": {}})["hits"]["hits"][0]
     source = hit["_source"]
@@ -79,6 +116,7 @@ def show_document(admin: Elasticsearch, index: str) -> None:
 def main() -> None:
     run = uuid.uuid4().hex[:8]
     sync_index, async_index = f"demo-sync-{run}", f"demo-async-{run}"
+    stream_index = f"demo-stream-{run}"
     with es_server.cluster() as conn:
         settings = conn.cache_settings()
         admin = Elasticsearch(conn.url, **conn.client_auth())
@@ -89,10 +127,13 @@ def main() -> None:
             asyncio.run(async_part(settings, async_index))
             admin.indices.refresh(index=async_index)
             show_document(admin, async_index)
+            print()
+            stream_part(settings, stream_index)
         finally:
-            for index in (sync_index, async_index):
+            indices = (sync_index, async_index, stream_index)
+            for index in indices:
                 admin.indices.delete(index=index, ignore_unavailable=True)
-            print(f"\nRemoved the demo indices {sync_index!r} and {async_index!r}.")
+            print(f"\nRemoved the demo indices {', '.join(map(repr, indices))}.")
             admin.close()
 
 

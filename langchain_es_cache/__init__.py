@@ -3,20 +3,27 @@
 from langchain_es_cache._async.cache import AsyncElasticsearchCache
 from langchain_es_cache._async.embeddings import AsyncElasticsearchEmbeddingsCache
 from langchain_es_cache._async.semantic import AsyncElasticsearchSemanticCache
-from langchain_es_cache._common import (
-    CacheError,
-    CacheStats,
-    MappingConflictError,
-    StoreError,
-    StoreWriteError,
-)
-from langchain_es_cache._migrate import MigrationError, MigrationReport
-from langchain_es_cache._nearest import NearestEntry
 from langchain_es_cache._ops import migrate
 from langchain_es_cache._sync.cache import ElasticsearchCache
 from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._sync.semantic import ElasticsearchSemanticCache
 from langchain_es_cache._version import __version__
+from langchain_es_cache.errors import (
+    CacheError,
+    MappingConflictError,
+    MigrationError,
+    StoreError,
+    StoreWriteError,
+)
+from langchain_es_cache.streaming import cache_streams
+from langchain_es_cache.types import (
+    CacheStats,
+    Clock,
+    MigrationReport,
+    NearestEntry,
+    OnError,
+    Refresh,
+)
 
 __all__ = [
     "AsyncElasticsearchCache",
@@ -24,6 +31,7 @@ __all__ = [
     "AsyncElasticsearchSemanticCache",
     "CacheError",
     "CacheStats",
+    "Clock",
     "ElasticsearchCache",
     "ElasticsearchEmbeddingsCache",
     "ElasticsearchSemanticCache",
@@ -31,8 +39,11 @@ __all__ = [
     "MigrationError",
     "MigrationReport",
     "NearestEntry",
+    "OnError",
+    "Refresh",
     "StoreError",
     "StoreWriteError",
     "__version__",
+    "cache_streams",
     "migrate",
 ]

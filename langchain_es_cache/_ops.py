@@ -23,11 +23,27 @@ from elasticsearch import (
 from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import scan, streaming_bulk
 
-from langchain_es_cache import _common, _inspect, _migrate
-from langchain_es_cache._migrate import Kind, MigrationError, MigrationReport
+from langchain_es_cache._common import inspection, migration
+from langchain_es_cache._common.batching import (
+    MAX_BYTES_PER_REQUEST,
+    MAX_DOCS_PER_REQUEST,
+    chunked,
+)
+from langchain_es_cache._common.connection import USER_AGENT
+from langchain_es_cache._common.failures import api_error, wrong_client_error
+from langchain_es_cache._common.migration import Kind
+from langchain_es_cache._common.queries import clear_query, namespace_filter
+from langchain_es_cache._common.responses import bulk_failure
+from langchain_es_cache._common.validation import (
+    validate_flag,
+    validate_index_name,
+    validate_namespace,
+)
 from langchain_es_cache._sync.cache import ElasticsearchCache
 from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache.errors import MigrationError
+from langchain_es_cache.types import MigrationReport
 
 Progress = Callable[[int, int], None]
 
@@ -40,8 +56,8 @@ MAX_BATCH = 10_000
 
 def _client(client: object) -> Elasticsearch:
     if not isinstance(client, Elasticsearch):
-        raise _common.wrong_client_error(Elasticsearch, client)
-    return client.options(headers={"user-agent": _common.USER_AGENT})
+        raise wrong_client_error(Elasticsearch, client)
+    return client.options(headers={"user-agent": USER_AGENT})
 
 
 # --- migration ---
@@ -90,11 +106,11 @@ def migrate(
     errors when the cluster fails (running again resumes safely).
     """
     client = _client(client)
-    source = _common.validate_index_name(source)
-    dest = _common.validate_index_name(dest)
-    namespace = _common.validate_namespace(namespace)
-    _common.validate_flag("dry_run", dry_run)
-    if kind is not None and kind not in _migrate.KINDS:
+    source = validate_index_name(source)
+    dest = validate_index_name(dest)
+    namespace = validate_namespace(namespace)
+    validate_flag("dry_run", dry_run)
+    if kind is not None and kind not in migration.KINDS:
         raise ValueError(f"kind must be 'llm' or 'embeddings', not {kind!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int):
         raise TypeError(f"batch_size must be an int, not {type(batch_size).__name__}")
@@ -111,9 +127,9 @@ def migrate(
         sample = client.search(
             index=source,
             size=DETECTION_SAMPLE,
-            source_includes=["llm_output", "vector_dump", *_migrate.OURS_FIELDS],
+            source_includes=["llm_output", "vector_dump", *migration.OURS_FIELDS],
         )
-        kind = _migrate.detect_kind(
+        kind = migration.detect_kind(
             source, (hit.get("_source", {}) for hit in sample["hits"]["hits"])
         )
     if kind == "embeddings" and namespace is not None:
@@ -138,7 +154,7 @@ def migrate(
         scan(client, index=source, query={"query": {"match_all": {}}}, size=batch_size),
     )
     with closing(hits):
-        for batch in _common.chunked(hits, batch_size):
+        for batch in chunked(hits, batch_size):
             _migrate_batch(
                 client,
                 cache,
@@ -181,7 +197,7 @@ def _check_dest(client: Elasticsearch, kind: Kind, dest: str) -> None:
         return
     for name, body in mappings.items():
         properties = body.get("mappings", {}).get("properties", {})
-        problem = _migrate.dest_problem(kind, dest, properties)
+        problem = migration.dest_problem(kind, dest, properties)
         if problem is not None:
             where = "" if name == dest else f" (index {name!r} behind it)"
             raise MigrationError(problem + where)
@@ -201,16 +217,16 @@ def _migrate_batch(
     report.scanned += len(batch)
     converted = []
     for hit in batch:
-        result = _migrate.convert(
+        result = migration.convert(
             kind, hit, namespace=namespace, zone=zone, index=report.source
         )
-        if isinstance(result, _migrate.Skip):
+        if isinstance(result, migration.Skip):
             report.note(result.reason, f"{hit.get('_id')}: {result.detail}")
             continue
         converted.append(result)
         if result.written is None:
             report.without_timestamp += 1
-    entries = _migrate.newest_entries(converted)
+    entries = migration.newest_entries(converted)
     # Older copies of one entry (SOURCE behind an alias) give way to the newest.
     report.unchanged += len(converted) - len(entries)
     if not entries:
@@ -218,7 +234,7 @@ def _migrate_batch(
     existing = cache._realtime_read([e.doc_id for e in entries], ["timestamp"])
     actions = []
     for entry in entries:
-        action = _migrate.plan(entry, existing.get(entry.doc_id))
+        action = migration.plan(entry, existing.get(entry.doc_id))
         if action == "unchanged":
             report.unchanged += 1
         elif report.dry_run:
@@ -252,8 +268,8 @@ def _bulk(
     for _, item in streaming_bulk(
         client,
         actions,
-        chunk_size=_common.STORE_REQUEST_DOCS,
-        max_chunk_bytes=_common.STORE_REQUEST_BYTES,
+        chunk_size=MAX_DOCS_PER_REQUEST,
+        max_chunk_bytes=MAX_BYTES_PER_REQUEST,
         raise_on_error=False,
         # Through an alias, never let a write auto-create an index named like it.
         require_alias=alias,
@@ -262,7 +278,7 @@ def _bulk(
         if operation == "create" and info.get("status") == 409:
             report.unchanged += 1  # written meanwhile by someone else: theirs stays
             continue
-        failure = _common.bulk_failure(item)
+        failure = bulk_failure(item)
         if failure is None:
             done[operation] += 1
         else:
@@ -275,46 +291,46 @@ def _bulk(
 
 def index_stats(
     client: Elasticsearch, index: str, *, top: int = 10
-) -> _inspect.IndexStats:
+) -> inspection.IndexStats:
     """What `index` holds: entries, size, ages, per namespace and configuration.
 
     Counts what is searchable (written up to a refresh interval ago). Raises
     ``NotFoundError`` for a missing index.
     """
     client = _client(client)
-    index = _common.validate_index_name(index)
+    index = validate_index_name(index)
     try:
-        properties = _inspect.merged_properties(
+        properties = inspection.merged_properties(
             client.indices.get_mapping(index=index).body
         )
-        kind = _inspect.index_kind(properties)
+        kind = inspection.index_kind(properties)
     except AuthorizationException:
         kind = "unknown (no view_index_metadata privilege)"
     response = client.search(
         index=index,
         size=0,
         track_total_hits=True,
-        aggs=_inspect.stats_aggregations(top),
+        aggs=inspection.stats_aggregations(top),
     )
     try:
         store = client.indices.stats(index=index, metric="store")
         size: int | None = int(store["_all"]["primaries"]["store"]["size_in_bytes"])
     except AuthorizationException:
         size = None
-    return _inspect.read_stats(index, kind, response.body, size)
+    return inspection.read_stats(index, kind, response.body, size)
 
 
 # --- access check ---
 
 
-def check_index(client: Elasticsearch, index: str) -> _inspect.CheckReport:
+def check_index(client: Elasticsearch, index: str) -> inspection.CheckReport:
     """Check that the cluster answers, the credentials work and they may use `index`.
 
     Never raises for a failed check: each one is a line of the report.
     """
     client = _client(client)
-    index = _common.validate_index_name(index)
-    report = _inspect.CheckReport(index)
+    index = validate_index_name(index)
+    report = inspection.CheckReport(index)
     security = True
     try:
         user = client.security.authenticate()
@@ -337,17 +353,17 @@ def check_index(client: Elasticsearch, index: str) -> _inspect.CheckReport:
     exists = _check_index_state(client, index, report)
     if security:
         answer = client.security.has_privileges(
-            index=[{"names": [index], "privileges": list(_inspect.PRIVILEGES)}]
+            index=[{"names": [index], "privileges": list(inspection.PRIVILEGES)}]
         )
         granted = answer.get("index", {}).get(index, {})
         report.checks.extend(
-            _inspect.privilege_checks(granted, index_exists=exists is not False)
+            inspection.privilege_checks(granted, index_exists=exists is not False)
         )
     return report
 
 
 def _check_index_state(
-    client: Elasticsearch, index: str, report: _inspect.CheckReport
+    client: Elasticsearch, index: str, report: inspection.CheckReport
 ) -> bool | None:
     """Add the index line; tell whether it exists (`None`: may not look)."""
     try:
@@ -360,7 +376,7 @@ def _check_index_state(
         return None
     behind = sorted(mappings)
     what = "an index" if behind == [index] else f"an alias of {', '.join(behind)}"
-    kind = _inspect.index_kind(_inspect.merged_properties(mappings.body))
+    kind = inspection.index_kind(inspection.merged_properties(mappings.body))
     if kind.startswith("langchain-elasticsearch"):
         report.add(
             "index",
@@ -374,7 +390,7 @@ def _check_index_state(
 
 
 def _reason(exc: ApiError) -> str:
-    error = _common.api_error(exc)
+    error = api_error(exc)
     return str(error.get("reason") if error else exc)
 
 
@@ -395,13 +411,13 @@ def selection_query(
 ) -> dict[str, Any]:
     """The query of ``clear(**filters)``, over every namespace if asked, and
     limited to one ``llm_string_hash`` (as `index_stats` lists them) if given."""
-    query = _common.clear_query(filters, namespace=namespace, now=now)
+    query = clear_query(filters, namespace=namespace, now=now)
     clauses: list[dict[str, Any]] = query["bool"]["filter"]
     if all_namespaces:
         if namespace is not None:
             raise ValueError("pass a namespace or all namespaces, not both")
         # clear_query puts the namespace clause first.
-        assert clauses[0] == _common.namespace_filter(None)
+        assert clauses[0] == namespace_filter(None)
         del clauses[0]
     if llm_string_hash is not None:
         clauses.append({"term": {"llm_string_hash": llm_string_hash}})
@@ -411,7 +427,7 @@ def selection_query(
 def count_matching(client: Elasticsearch, index: str, query: dict[str, Any]) -> int:
     """How many entries of `index` `query` selects, after a refresh."""
     client = _client(client)
-    index = _common.validate_index_name(index)
+    index = validate_index_name(index)
     client.indices.refresh(index=index)
     return int(client.count(index=index, query=query)["count"])
 

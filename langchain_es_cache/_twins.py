@@ -16,7 +16,7 @@ from typing import Any
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.stores import ByteStore
 
-from langchain_es_cache._common import sync_use_error
+from langchain_es_cache._common.failures import sync_use_error
 
 __all__ = [
     "AsyncBaseCache",

@@ -29,8 +29,14 @@ from elasticsearch import (
 )
 from elasticsearch import ConnectionError as ESConnectionError
 
-from langchain_es_cache import _common, _inspect, _migrate, _ops
+from langchain_es_cache import _ops
+from langchain_es_cache._common import inspection, migration
+from langchain_es_cache._common.connection import client_settings
+from langchain_es_cache._common.documents import utc_now
+from langchain_es_cache._common.failures import api_error, is_error_type
 from langchain_es_cache._version import __version__
+from langchain_es_cache.errors import CacheError
+from langchain_es_cache.types import MigrationReport
 
 PROG = "langchain-es-cache"
 
@@ -86,7 +92,7 @@ def connection_settings(args: argparse.Namespace) -> dict[str, Any]:
             "(or ES_CLOUD_ID)"
         )
     try:
-        settings = _common.client_settings(
+        settings = client_settings(
             has_client=False,
             es_url=url,
             es_cloud_id=cloud_id,
@@ -268,7 +274,7 @@ def _delete(
     query = _ops.selection_query(
         filters,
         llm_string_hash=llm_string_hash,
-        now=_common.utc_now(),
+        now=utc_now(),
         **_namespace_args(args),
     )
     matched = _ops.count_matching(client, args.index, query)
@@ -350,13 +356,13 @@ def cmd_migrate(args: argparse.Namespace, client: Elasticsearch) -> int:
     return 0
 
 
-def migration_text(report: _migrate.MigrationReport) -> str:
+def migration_text(report: MigrationReport) -> str:
     """The report as a reader wants it: what was copied, what was not and why."""
     if report.kind is None:
         return f"{report.source} holds no documents: nothing to migrate"
     would = "would be " if report.dry_run else ""
     lines = [
-        ("source", f"{report.source} ({_migrate.KIND_NAMES[report.kind]})"),
+        ("source", f"{report.source} ({migration.KIND_NAMES[report.kind]})"),
         (
             "dest",
             report.dest + (" (dry run: nothing written)" if report.dry_run else ""),
@@ -368,7 +374,7 @@ def migration_text(report: _migrate.MigrationReport) -> str:
     ]
     lines += [
         (f"not copied: {text}", getattr(report, reason))
-        for reason, text in _migrate.SKIP_REASONS.items()
+        for reason, text in migration.SKIP_REASONS.items()
     ]
     lines.append(("failed writes", report.failed))
     if report.without_timestamp:
@@ -397,7 +403,7 @@ class Duration(NamedTuple):
 def duration(text: str) -> Duration:
     """argparse type: a duration such as ``7d``."""
     try:
-        return Duration(text, _inspect.parse_duration(text))
+        return Duration(text, inspection.parse_duration(text))
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -565,7 +571,7 @@ def parser() -> argparse.ArgumentParser:
     migrate.add_argument("dest", help="new index, or a cache index of ours")
     migrate.add_argument(
         "--kind",
-        choices=_migrate.KINDS,
+        choices=migration.KINDS,
         help="what SOURCE holds (default: read from its documents)",
     )
     migrate.add_argument(
@@ -599,7 +605,7 @@ def describe(exc: BaseException) -> str:
         return "the cluster refused the credentials (401)"
     if isinstance(exc, AuthorizationException):
         return f"not allowed (403): {_reason(exc)}"
-    if isinstance(exc, NotFoundError) and _common.is_error_type(
+    if isinstance(exc, NotFoundError) and is_error_type(
         exc, "index_not_found_exception"
     ):
         return f"{_reason(exc)}"
@@ -611,7 +617,7 @@ def describe(exc: BaseException) -> str:
 
 
 def _reason(exc: ApiError) -> str:
-    error = _common.api_error(exc)
+    error = api_error(exc)
     if error is None:
         return _first_line(str(exc))
     return _first_line(f"{error.get('type')}: {error.get('reason')}")
@@ -651,7 +657,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         TypeError,
         ApiError,
         TransportError,
-        _common.CacheError,
+        CacheError,
     ) as exc:
         print(f"{PROG}: error: {describe(exc)}", file=sys.stderr)
         return 1

@@ -24,9 +24,9 @@ from tests.conftest import (  # noqa: F401  (fixtures shared with the suite)
     api_key_settings,
     basic_settings,
     es_conn,
-    es_server,
     index_name,
 )
+from utils import es_server
 
 
 @dataclass

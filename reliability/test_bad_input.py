@@ -15,11 +15,11 @@ from langchain_es_cache import (
     AsyncElasticsearchCache,
     ElasticsearchCache,
     MappingConflictError,
-    _common,
 )
+from langchain_es_cache._common.keys import llm_key
 from reliability.conftest import Recorder
 from reliability.helpers import LLM, answer
-from tests.conftest import es_server
+from utils import es_server
 
 URL = "http://127.0.0.1:1"
 SECRET = "bad-input-s3cret"
@@ -215,7 +215,7 @@ def count(admin: Elasticsearch, index: str) -> int:
 
 
 def source(admin: Elasticsearch, index: str, prompt: str) -> dict[str, Any]:
-    doc = admin.get(index=index, id=_common.llm_key(prompt, LLM))
+    doc = admin.get(index=index, id=llm_key(prompt, LLM))
     return dict(doc["_source"])
 
 
@@ -349,7 +349,7 @@ async def test_corrupt_documents_are_misses(
         # Written as a foreign writer would, bypassing the mapping's checks.
         admin.index(
             index=index_name,
-            id=_common.llm_key(prompt, LLM),
+            id=llm_key(prompt, LLM),
             document=body,
             refresh=True,
         )

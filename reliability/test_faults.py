@@ -23,7 +23,7 @@ from reliability.helpers import (
     value_for,
     wait_for,
 )
-from tests.conftest import es_server
+from utils import es_server
 
 # The bound on a call while the node is unreachable comes from the client:
 # request_timeout per attempt, max_retries more attempts.

@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
-from langchain_es_cache import AsyncElasticsearchCache, _common
+from langchain_es_cache import AsyncElasticsearchCache
+from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING
 from reliability import workers
 from reliability.conftest import Recorder
 from reliability.helpers import LLM, value_for
-from tests.conftest import es_server
+from utils import es_server
 
 SECONDS = 30.0
 PROCESSES, THREADS = 4, 8
@@ -40,10 +41,8 @@ def check_index(admin: Elasticsearch, index: str) -> None:
     existing = admin.indices.get(index=f"{index}*", expand_wildcards="all")
     assert sorted(existing) == [index]
     mapping = existing[index]["mappings"]
-    assert mapping["properties"] == _common.LLM_CACHE_MAPPING["properties"]
-    assert (
-        mapping["dynamic_templates"] == _common.LLM_CACHE_MAPPING["dynamic_templates"]
-    )
+    assert mapping["properties"] == LLM_CACHE_MAPPING["properties"]
+    assert mapping["dynamic_templates"] == LLM_CACHE_MAPPING["dynamic_templates"]
 
 
 async def verify_all(

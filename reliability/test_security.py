@@ -20,8 +20,8 @@ from langchain_es_cache import (
 )
 from reliability.conftest import Recorder
 from reliability.helpers import LLM, answer, value_for
-from tests.conftest import es_server
 from tests.models import CountingChatModel
+from utils import es_server
 
 
 class SecretScan(logging.Handler):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from typing import Any
 
-from tests.conftest import es_server
+from utils import es_server
 
 COMMAND = [sys.executable, "-m", "langchain_es_cache"]
 

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
-import sys
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "utils"))
+from utils import es_server
 
-import es_server
+SERVER_FIXTURES = {"es_conn", "spare_node"}
+"""A test using one of these needs an Elasticsearch node (and Java and Maven to
+start one): it is an integration test; every other test is in the fast tier."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 @pytest.fixture(scope="session")

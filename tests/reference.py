@@ -24,7 +24,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import es_server
+from utils import es_server
 
 
 def _core_major() -> int:

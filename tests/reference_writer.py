@@ -32,13 +32,15 @@ from tests.models import CountingChatModel, CountingEmbeddings, CountingLLM
 try:
     from langchain_classic.embeddings import CacheBackedEmbeddings
 except ImportError:  # langchain-core 0.3: langchain-elasticsearch 0.3, langchain
-    from langchain.embeddings import CacheBackedEmbeddings
+    from langchain.embeddings import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        CacheBackedEmbeddings,
+    )
 
 EMBEDDINGS_NAMESPACE = "counting-8"
 """CacheBackedEmbeddings' namespace, which it puts in front of every key."""
 
 # langchain 0.3's CacheBackedEmbeddings predates key_encoder (SHA-1 only).
-KEY_ENCODER = (
+KEY_ENCODER: dict[str, Any] = (
     {"key_encoder": "sha256"}
     if "key_encoder"
     in inspect.signature(CacheBackedEmbeddings.from_bytes_store).parameters
@@ -54,7 +56,7 @@ def connection(cls: type, client: Elasticsearch) -> dict[str, Any]:
     """
     if "client" in inspect.signature(cls).parameters:
         return {"client": client}
-    reference_cache.create_elasticsearch_client = lambda **_: client  # type: ignore[attr-defined]
+    reference_cache.create_elasticsearch_client = lambda **_: client
     return {"es_url": "http://unused"}
 
 

@@ -21,12 +21,12 @@ from langchain_es_cache import (
     ElasticsearchEmbeddingsCache,
     __version__,
 )
-from langchain_es_cache._common import llm_string_hash
+from langchain_es_cache._common.keys import llm_string_hash
 from tests import cli_run
 from tests.cli_run import environment, failure, ok_json, run
 from tests.clock import FakeClock
-from tests.conftest import es_server
 from tests.models import CountingChatModel
+from utils import es_server
 
 OTHER_LLM = "[('_type', 'other-chat'), ('model_name', 'big-2')]"
 

@@ -103,3 +103,32 @@ def test_generated_files_carry_the_header() -> None:
             .split(ROOT.as_posix() + "/")[1]
         )
         assert first == f"# Generated from {source}: do not edit."
+
+
+def test_docstrings_and_comments_name_the_twins_api() -> None:
+    from utils.generate_sync import _Rule
+
+    source = (
+        "async def aclose(client):\n"
+        '    """Close it, as `amget` does, or with ``async with``."""\n'
+        "    # await the client, then aclose it\n"
+        '    return "aclose in a message stays"\n'
+    )
+    converted = _Rule(set()).convert(source)
+    assert '"""Close it, as `mget` does, or with ``with``."""' in converted
+    assert "# the client, then close it" in converted
+    assert '"aclose in a message stays"' in converted
+
+
+def test_generated_package_never_names_async_apis() -> None:
+    import re
+
+    from utils.generate_sync import REPLACEMENTS
+
+    async_names = [name for name in REPLACEMENTS if name.startswith("a")]
+    pattern = re.compile(
+        r"\b(" + "|".join(async_names) + r")\b|\basync (with|for|def)\b|\bawait\b"
+    )
+    for path in ROOT.glob("langchain_es_cache/_sync/*.py"):
+        found = pattern.search(path.read_text())
+        assert found is None, f"{path.name}: {found}"

@@ -1,4 +1,4 @@
-"""Pure logic of `_common`: no server needed."""
+"""The shared pure logic (keys, documents, queries, validation): no server needed."""
 
 from __future__ import annotations
 
@@ -6,12 +6,17 @@ import json
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from langchain_core.load import dumps
 from langchain_core.outputs import Generation
 
-from langchain_es_cache import _common
+from langchain_es_cache._common.documents import build_llm_document, parse_generations
+from langchain_es_cache._common.keys import cache_key, llm_key
+from langchain_es_cache._common.queries import clear_query
+from langchain_es_cache._common.responses import newest_source
+from langchain_es_cache._common.validation import validate_index_name, validate_metadata
 
 
 @pytest.mark.parametrize(
@@ -32,17 +37,17 @@ from langchain_es_cache import _common
 )
 def test_illegal_index_names(name: str, rule: str) -> None:
     with pytest.raises(ValueError, match=rule):
-        _common.validate_index_name(name)
+        validate_index_name(name)
 
 
 @pytest.mark.parametrize("name", ["llm-cache", "a" * 255, "é" * 127, "x.y_z+1", "..."])
 def test_legal_index_names(name: str) -> None:
-    assert _common.validate_index_name(name) == name
+    assert validate_index_name(name) == name
 
 
 def test_index_name_type() -> None:
     with pytest.raises(TypeError, match="index_name must be a str"):
-        _common.validate_index_name(b"cache")
+        validate_index_name(b"cache")
 
 
 @pytest.mark.parametrize(
@@ -57,33 +62,35 @@ def test_index_name_type() -> None:
 )
 def test_bad_metadata(metadata: object, message: str) -> None:
     with pytest.raises(ValueError, match=message):
-        _common.validate_metadata(metadata)
+        validate_metadata(metadata)
 
 
 def test_metadata_is_copied() -> None:
     original = {"tags": ["a"]}
-    copy = _common.validate_metadata(original)
+    copy = validate_metadata(original)
     original["tags"].append("b")
     assert copy == {"tags": ["a"]}
 
 
 def test_keys_are_unambiguous_and_stable() -> None:
-    assert _common.llm_key("ab", "c") != _common.llm_key("a", "bc")
-    assert _common.llm_key("", "x") != _common.llm_key("x", "")
-    assert _common.cache_key("a", "b") != _common.cache_key("a", "b", "")
-    assert _common.llm_key("\ud800", "x") != _common.llm_key("\ud801", "x")
+    assert llm_key("ab", "c") != llm_key("a", "bc")
+    assert llm_key("", "x") != llm_key("x", "")
+    assert cache_key("a", "b") != cache_key("a", "b", "")
+    assert llm_key("\ud800", "x") != llm_key("\ud801", "x")
     # The scheme is a promise: these values must never change.
-    assert _common.llm_key("prompt", "llm") == (
+    assert llm_key("prompt", "llm") == (
         "753497fb876a1a61c3f95a061afb771f3f04bf1c6ec819c01da56cb7f491856f"
     )
 
 
 def test_keys_are_stable_across_processes() -> None:
-    code = "from langchain_es_cache._common import llm_key; print(llm_key('p', 'l'))"
+    code = (
+        "from langchain_es_cache._common.keys import llm_key; print(llm_key('p', 'l'))"
+    )
     other = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     )
-    assert other.stdout.strip() == _common.llm_key("p", "l")
+    assert other.stdout.strip() == llm_key("p", "l")
 
 
 NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
@@ -91,7 +98,7 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone(timedelta(hours=2)))
 
 def test_build_document_fields() -> None:
     generations = [Generation(text="a"), Generation(text="b")]
-    doc = _common.build_llm_document(
+    doc = build_llm_document(
         "p",
         "l",
         generations,
@@ -103,12 +110,12 @@ def test_build_document_fields() -> None:
     assert doc == {
         "llm_output": [dumps(g) for g in generations],
         "timestamp": "2026-01-02T01:04:05.000+00:00",
-        "llm_string_hash": _common.cache_key("l"),
+        "llm_string_hash": cache_key("l"),
         "llm_params": "l",
         "llm_input": "p",
         "metadata": {"k": 1},
     }
-    bare = _common.build_llm_document(
+    bare = build_llm_document(
         "p",
         "l",
         generations,
@@ -124,9 +131,11 @@ def test_build_document_fields() -> None:
     ("return_val", "error"),
     [([], ValueError), (["text"], TypeError), ([{"text": "x"}], TypeError)],
 )
-def test_build_document_rejects_bad_return_val(return_val: list, error: type) -> None:
+def test_build_document_rejects_bad_return_val(
+    return_val: list[Any], error: type[Exception]
+) -> None:
     with pytest.raises(error, match="return_val"):
-        _common.build_llm_document(
+        build_llm_document(
             "p",
             "l",
             return_val,
@@ -140,12 +149,12 @@ def test_build_document_rejects_bad_return_val(return_val: list, error: type) ->
 @pytest.mark.parametrize("name", ["llm_string", "metadata", "older_than"])
 def test_clear_filter_of_none_is_refused(name: str) -> None:
     with pytest.raises(TypeError, match=f"clear\\({name}=None\\)"):
-        _common.clear_query({name: None}, namespace=None, now=NOW)
+        clear_query({name: None}, namespace=None, now=NOW)
 
 
 def test_build_document_rejects_naive_clock() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        _common.build_llm_document(
+        build_llm_document(
             "p",
             "l",
             [Generation(text="x")],
@@ -157,7 +166,7 @@ def test_build_document_rejects_naive_clock() -> None:
 
 
 def test_newest_source() -> None:
-    def doc(ts: str | None, found: bool = True) -> dict:
+    def doc(ts: str | None, found: bool = True) -> dict[str, Any]:
         source = {"llm_output": [ts]} if ts is None else {"timestamp": ts}
         return {"found": found, "_source": source}
 
@@ -167,14 +176,14 @@ def test_newest_source() -> None:
         doc("2026-01-01T00:30:00+00:00"),
         doc("2027-01-01T00:00:00+00:00", found=False),
     ]
-    assert _common.newest_source(docs) == docs[1]["_source"]
-    assert _common.newest_source([]) is None
+    assert newest_source(docs) == docs[1]["_source"]
+    assert newest_source([]) is None
 
 
 def test_parse_generations_round_trip() -> None:
     generations = [Generation(text="x", generation_info={"n": 1})]
     source = {"llm_output": [dumps(g) for g in generations]}
-    assert _common.parse_generations(source, index="i", key="k") == generations
-    assert _common.parse_generations(None, index="i", key="k") is None
+    assert parse_generations(source, index="i", key="k") == generations
+    assert parse_generations(None, index="i", key="k") is None
     bad = {"llm_output": [json.dumps({"lc": 1})]}
-    assert _common.parse_generations(bad, index="i", key="k") is None
+    assert parse_generations(bad, index="i", key="k") is None

@@ -31,19 +31,21 @@ from langchain_es_cache import (
     MigrationReport,
     migrate,
 )
-from langchain_es_cache._migrate import reference_llm_id
+from langchain_es_cache._common.migration import reference_llm_id
 from tests import cli_run, reference
 from tests.clock import FakeClock
-from tests.conftest import es_server
 from tests.models import CountingChatModel, CountingEmbeddings, CountingLLM
+from utils import es_server
 
 try:
     from langchain_classic.embeddings import CacheBackedEmbeddings
 except ImportError:  # langchain-core 0.3
-    from langchain.embeddings import CacheBackedEmbeddings  # type: ignore[no-redef]
+    from langchain.embeddings import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        CacheBackedEmbeddings,
+    )
 
 # As the writer uses it: langchain 0.3's CacheBackedEmbeddings has no key_encoder.
-KEY_ENCODER = (
+KEY_ENCODER: dict[str, Any] = (
     {"key_encoder": "sha256"}
     if "key_encoder"
     in inspect.signature(CacheBackedEmbeddings.from_bytes_store).parameters
@@ -333,7 +335,7 @@ def test_documents_that_cannot_be_rekeyed_are_counted(
         "llm_output": [dumps(Generation(text="4"))],
         "timestamp": "2026-01-01T00:00:00",
     }
-    docs = {
+    docs: dict[str, dict[str, Any]] = {
         # Right inputs, right id.
         reference_llm_id(prompt, llm_string): {
             **good,
@@ -497,9 +499,9 @@ def test_refusals_write_nothing(
         migrate(admin, source, theirs)
     for bad in ({"kind": "vectors"}, {"batch_size": 0}, {"batch_size": 10_001}):
         with pytest.raises(ValueError):
-            migrate(admin, source, index_name, **bad)  # type: ignore[arg-type]
+            migrate(admin, source, index_name, **bad)
     with pytest.raises(TypeError, match="client"):
-        migrate("http://localhost:9200", source, index_name)  # type: ignore[arg-type]
+        migrate("http://localhost:9200", source, index_name)  # type: ignore[arg-type,unused-ignore]
     with pytest.raises(ValueError, match="lowercase"):
         migrate(admin, source, "Dest")
     assert not admin.indices.exists(index=index_name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -36,11 +37,12 @@ def test_async_class_from_sync_code_names_the_sync_class(
             CountingChatModel().invoke("hi")
     finally:
         set_llm_cache(None)
-    for call in (
+    calls: list[Callable[[], object]] = [
         lambda: cache.lookup("p", "l"),
         lambda: cache.update("p", "l", []),
         lambda: cache.clear(),
-    ):
+    ]
+    for call in calls:
         with pytest.raises(TypeError, match="AsyncElasticsearchCache is async-only"):
             call()
 

@@ -9,13 +9,24 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 from langchain_core.load import dumps
-from langchain_core.messages import AIMessage
+from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
-from langchain_es_cache import _common, _inspect, _migrate, _nearest, _usage
+from langchain_es_cache._common import inspection, migration, nearest, usage
+from langchain_es_cache._common.documents import (
+    decode_vector,
+    encode_vector,
+    format_time,
+)
+from langchain_es_cache._common.keys import embedding_key, llm_key, llm_string_hash
+from langchain_es_cache._common.prompts import prompt_text
+from langchain_es_cache._common.queries import semantic_knn
+from langchain_es_cache.errors import MigrationError
+from langchain_es_cache.types import MigrationReport
 
 IST = timezone(timedelta(hours=5, minutes=30))
 PROMPT, LLM = "What is 2 + 2?", "[('_type', 'fake'), ('model', 'm-1')]"
@@ -26,7 +37,7 @@ def md5(text: str) -> str:
     return hashlib.md5(text.encode()).hexdigest()
 
 
-def llm_hit(**source: object) -> dict[str, object]:
+def llm_hit(**source: object) -> dict[str, Any]:
     body = {
         "llm_output": OUTPUT,
         "llm_input": PROMPT,
@@ -42,7 +53,7 @@ def convert(hit: dict[str, object], **options: object) -> object:
     settings: dict[str, object] = {"namespace": None, "zone": IST, "index": "src"}
     settings.update(options)
     kind = "embeddings" if "vector_dump" in hit["_source"] else "llm"  # type: ignore[operator]
-    return _migrate.convert(kind, hit, **settings)  # type: ignore[arg-type]
+    return migration.convert(kind, hit, **settings)  # type: ignore[arg-type]
 
 
 # --- re-keying ---
@@ -50,12 +61,12 @@ def convert(hit: dict[str, object], **options: object) -> object:
 
 def test_llm_entry_is_rekeyed_with_answer_metadata_and_utc_time() -> None:
     entry = convert(llm_hit(metadata={"team": "search"}))
-    assert isinstance(entry, _migrate.Entry)
-    assert entry.doc_id == _common.llm_key(PROMPT, LLM)
+    assert isinstance(entry, migration.Entry)
+    assert entry.doc_id == llm_key(PROMPT, LLM)
     assert entry.document["llm_output"] == OUTPUT
     assert entry.document["llm_input"] == PROMPT
     assert entry.document["llm_params"] == LLM
-    assert entry.document["llm_string_hash"] == _common.llm_string_hash(LLM)
+    assert entry.document["llm_string_hash"] == llm_string_hash(LLM)
     assert entry.document["metadata"] == {"team": "search"}
     # 17:30 at +05:30 is noon UTC; stored to the millisecond.
     assert entry.document["timestamp"] == "2026-11-26T12:00:00.123+00:00"
@@ -65,8 +76,8 @@ def test_llm_entry_is_rekeyed_with_answer_metadata_and_utc_time() -> None:
 
 def test_llm_entry_goes_to_the_namespace_asked() -> None:
     entry = convert(llm_hit(), namespace="team-a")
-    assert isinstance(entry, _migrate.Entry)
-    assert entry.doc_id == _common.llm_key(PROMPT, LLM, "team-a")
+    assert isinstance(entry, migration.Entry)
+    assert entry.doc_id == llm_key(PROMPT, LLM, "team-a")
     assert entry.document["namespace"] == "team-a"
 
 
@@ -74,7 +85,7 @@ def test_answer_is_copied_as_stored() -> None:
     # Same meaning, other spacing than this langchain-core's dumps.
     stored = [json.dumps(json.loads(OUTPUT[0]), indent=1)]
     entry = convert(llm_hit(llm_output=stored))
-    assert isinstance(entry, _migrate.Entry)
+    assert isinstance(entry, migration.Entry)
     assert entry.document["llm_output"] == stored
 
 
@@ -106,8 +117,8 @@ def test_answer_is_copied_as_stored() -> None:
 def test_llm_entries_that_are_not_copied(
     hit: dict[str, object], reason: str, detail: str
 ) -> None:
-    skip = _migrate.convert("llm", hit, namespace=None, zone=IST, index="src")
-    assert isinstance(skip, _migrate.Skip)
+    skip = migration.convert("llm", hit, namespace=None, zone=IST, index="src")
+    assert isinstance(skip, migration.Skip)
     assert skip.reason == reason
     assert detail in skip.detail
 
@@ -118,14 +129,14 @@ def test_unreadable_generation_class_is_not_copied() -> None:
         {"lc": 1, "type": "constructor", "id": ["evil", "Thing"], "kwargs": {}}
     )
     skip = convert(llm_hit(llm_output=[foreign]))
-    assert isinstance(skip, _migrate.Skip) and skip.reason == "unreadable"
+    assert isinstance(skip, migration.Skip) and skip.reason == "unreadable"
 
 
 def embedding_hit(
     key: str = "ns-8abc", namespace: str | None = "tenant", **source: object
-) -> dict[str, object]:
+) -> dict[str, Any]:
     body: dict[str, object] = {
-        "vector_dump": _common.encode_vector(b"\x00\x01vector"),
+        "vector_dump": encode_vector(b"\x00\x01vector"),
         "text_input": key,
         "timestamp": "2026-11-26T17:30:00.5",
         **source,
@@ -138,10 +149,10 @@ def embedding_hit(
 
 def test_embedding_entry_keeps_its_namespace() -> None:
     entry = convert(embedding_hit(metadata={"m": 1}))
-    assert isinstance(entry, _migrate.Entry)
-    assert entry.doc_id == _common.embedding_key("ns-8abc", "tenant")
+    assert isinstance(entry, migration.Entry)
+    assert entry.doc_id == embedding_key("ns-8abc", "tenant")
     document = entry.document
-    assert _common.decode_vector(document["vector_dump"]) == b"\x00\x01vector"
+    assert decode_vector(document["vector_dump"]) == b"\x00\x01vector"
     assert document["text_input"] == "ns-8abc"
     assert document["key_prefix"] == "ns-8abc"
     assert document["namespace"] == "tenant"
@@ -151,8 +162,8 @@ def test_embedding_entry_keeps_its_namespace() -> None:
 
 def test_embedding_entry_without_namespace() -> None:
     entry = convert(embedding_hit(namespace=None))
-    assert isinstance(entry, _migrate.Entry)
-    assert entry.doc_id == _common.embedding_key("ns-8abc", None)
+    assert isinstance(entry, migration.Entry)
+    assert entry.doc_id == embedding_key("ns-8abc", None)
     assert "namespace" not in entry.document
 
 
@@ -164,7 +175,7 @@ def test_embedding_entry_without_namespace() -> None:
         (embedding_hit(vector_dump="%%% not base64"), "unreadable"),
         (embedding_hit(vector_dump=12), "unreadable"),
         (
-            {"_id": "x", "_source": {**embedding_hit()["_source"], "namespace": 3}},  # type: ignore[dict-item]
+            {"_id": "x", "_source": {**embedding_hit()["_source"], "namespace": 3}},
             "unreadable",
         ),
     ],
@@ -172,14 +183,14 @@ def test_embedding_entry_without_namespace() -> None:
 def test_embedding_entries_that_are_not_copied(
     hit: dict[str, object], reason: str
 ) -> None:
-    skip = _migrate.convert("embeddings", hit, namespace=None, zone=IST, index="s")
-    assert isinstance(skip, _migrate.Skip)
+    skip = migration.convert("embeddings", hit, namespace=None, zone=IST, index="s")
+    assert isinstance(skip, migration.Skip)
     assert skip.reason == reason
 
 
 def test_entry_without_a_usable_time_is_copied_without_one() -> None:
     entry = convert(llm_hit(timestamp="yesterday"))
-    assert isinstance(entry, _migrate.Entry)
+    assert isinstance(entry, migration.Entry)
     assert entry.written is None and "timestamp" not in entry.document
 
 
@@ -219,7 +230,7 @@ def test_entry_without_a_usable_time_is_copied_without_one() -> None:
     ],
 )
 def test_read_time(value: object, zone: timezone, expected: datetime | None) -> None:
-    read = _migrate.read_time(value, zone)
+    read = migration.read_time(value, zone)
     if expected is None:
         assert read is None
     else:
@@ -229,42 +240,42 @@ def test_read_time(value: object, zone: timezone, expected: datetime | None) -> 
 
 def test_naive_time_defaults_to_this_machines_zone() -> None:
     naive = datetime(2026, 6, 1, 9, 30)
-    read = _migrate.read_time(naive.isoformat(), None)
+    read = migration.read_time(naive.isoformat(), None)
     assert read == naive.astimezone(timezone.utc)
 
 
 def test_detect_kind() -> None:
     llm, emb = llm_hit()["_source"], embedding_hit()["_source"]
-    assert _migrate.detect_kind("s", [llm, llm]) == "llm"
-    assert _migrate.detect_kind("s", [emb]) == "embeddings"
-    assert _migrate.detect_kind("s", []) is None
-    with pytest.raises(_migrate.MigrationError, match="both"):
-        _migrate.detect_kind("s", [llm, emb])
-    with pytest.raises(_migrate.MigrationError, match="cannot tell"):
-        _migrate.detect_kind("s", [{"a": 1}])
-    with pytest.raises(_migrate.MigrationError, match="langchain-es-cache"):
-        _migrate.detect_kind("s", [{**llm, "llm_string_hash": "x"}])  # type: ignore[dict-item]
+    assert migration.detect_kind("s", [llm, llm]) == "llm"
+    assert migration.detect_kind("s", [emb]) == "embeddings"
+    assert migration.detect_kind("s", []) is None
+    with pytest.raises(MigrationError, match="both"):
+        migration.detect_kind("s", [llm, emb])
+    with pytest.raises(MigrationError, match="cannot tell"):
+        migration.detect_kind("s", [{"a": 1}])
+    with pytest.raises(MigrationError, match="langchain-es-cache"):
+        migration.detect_kind("s", [{**llm, "llm_string_hash": "x"}])
 
 
 def test_newest_copy_wins() -> None:
-    old = _migrate.Entry("a", {}, datetime(2026, 1, 1, tzinfo=timezone.utc))
-    new = _migrate.Entry("a", {"new": 1}, datetime(2026, 2, 1, tzinfo=timezone.utc))
-    untimed = _migrate.Entry("a", {}, None)
-    other = _migrate.Entry("b", {}, None)
-    assert _migrate.newest_entries([old, new, untimed, other]) == [new, other]
-    assert _migrate.newest_entries([untimed, old]) == [old]
+    old = migration.Entry("a", {}, datetime(2026, 1, 1, tzinfo=timezone.utc))
+    new = migration.Entry("a", {"new": 1}, datetime(2026, 2, 1, tzinfo=timezone.utc))
+    untimed = migration.Entry("a", {}, None)
+    other = migration.Entry("b", {}, None)
+    assert migration.newest_entries([old, new, untimed, other]) == [new, other]
+    assert migration.newest_entries([untimed, old]) == [old]
 
 
 def test_plan() -> None:
     when = datetime(2026, 1, 1, tzinfo=timezone.utc)
-    entry = _migrate.Entry("a", {}, when)
-    same = {"timestamp": _common.format_time(when)}
-    older = {"timestamp": _common.format_time(when - timedelta(milliseconds=1))}
-    assert _migrate.plan(entry, None) == "create"
-    assert _migrate.plan(entry, older) == "update"
-    assert _migrate.plan(entry, same) == "unchanged"
-    assert _migrate.plan(entry, {}) == "update"  # DEST's copy has no known age
-    assert _migrate.plan(_migrate.Entry("a", {}, None), older) == "unchanged"
+    entry = migration.Entry("a", {}, when)
+    same = {"timestamp": format_time(when)}
+    older = {"timestamp": format_time(when - timedelta(milliseconds=1))}
+    assert migration.plan(entry, None) == "create"
+    assert migration.plan(entry, older) == "update"
+    assert migration.plan(entry, same) == "unchanged"
+    assert migration.plan(entry, {}) == "update"  # DEST's copy has no known age
+    assert migration.plan(migration.Entry("a", {}, None), older) == "unchanged"
 
 
 @pytest.mark.parametrize(
@@ -283,7 +294,7 @@ def test_plan() -> None:
 def test_dest_problem(
     kind: str, properties: dict[str, object], problem: str | None
 ) -> None:
-    found = _migrate.dest_problem(kind, "dest", properties)  # type: ignore[arg-type]
+    found = migration.dest_problem(kind, "dest", properties)  # type: ignore[arg-type]
     if problem is None:
         assert found is None
     else:
@@ -291,12 +302,12 @@ def test_dest_problem(
 
 
 def test_report_counts_and_examples() -> None:
-    report = _migrate.MigrationReport("s", "d", "llm", dry_run=False)
+    report = MigrationReport("s", "d", "llm", dry_run=False)
     for i in range(7):
         report.note("no_input", f"id{i}: no llm_input")
     report.note("mismatched", "x: y")
     assert report.no_input == 7 and report.skipped == 8
-    assert len(report.examples["no_input"]) == _migrate.EXAMPLES_KEPT
+    assert len(report.examples["no_input"]) == MigrationReport.EXAMPLES_KEPT
     assert report.as_dict()["skipped"] == 8
 
 
@@ -334,12 +345,12 @@ SERIALIZED_CHAT = (
     ],
 )
 def test_model_name(llm_string: object, name: str | None) -> None:
-    assert _inspect.model_name(llm_string) == name
+    assert inspection.model_name(llm_string) == name
 
 
 def test_model_name_of_deeply_nested_json_is_none() -> None:
-    assert _inspect.model_name("[" * 50_000 + "]" * 50_000) is None
-    assert _inspect.model_name('{"a":' * 20_000 + "1" + "}" * 20_000 + "---") is None
+    assert inspection.model_name("[" * 50_000 + "]" * 50_000) is None
+    assert inspection.model_name('{"a":' * 20_000 + "1" + "}" * 20_000 + "---") is None
 
 
 @pytest.mark.parametrize(
@@ -356,29 +367,31 @@ def test_model_name_of_deeply_nested_json_is_none() -> None:
     ],
 )
 def test_parse_duration(text: str, seconds: float) -> None:
-    assert _inspect.parse_duration(text) == timedelta(seconds=seconds)
+    assert inspection.parse_duration(text) == timedelta(seconds=seconds)
 
 
 @pytest.mark.parametrize("text", ["", "0", "0d", "-1d", "7 days", "d", "1y", "1e3"])
 def test_parse_bad_duration(text: str) -> None:
     with pytest.raises(ValueError, match="duration"):
-        _inspect.parse_duration(text)
+        inspection.parse_duration(text)
 
 
 def test_privilege_checks() -> None:
     only_read_write = {"read": True, "write": True}
     checks = {
-        c.name: c for c in _inspect.privilege_checks(only_read_write, index_exists=True)
+        c.name: c
+        for c in inspection.privilege_checks(only_read_write, index_exists=True)
     }
     assert all(c.ok for c in checks.values())
     assert "not required" in checks["privilege manage"].detail
     missing = {
         c.name: c
-        for c in _inspect.privilege_checks(only_read_write, index_exists=False)
+        for c in inspection.privilege_checks(only_read_write, index_exists=False)
     }
     assert not missing["privilege create_index"].ok
     reader = {
-        c.name: c for c in _inspect.privilege_checks({"read": True}, index_exists=True)
+        c.name: c
+        for c in inspection.privilege_checks({"read": True}, index_exists=True)
     }
     assert not reader["privilege write"].ok and reader["privilege read"].ok
 
@@ -391,33 +404,44 @@ def test_privilege_checks() -> None:
     [(1.0, 1.0), (0.5, 0.0), (0.0, -1.0), (0.75, 0.5), (1.0000001, 1.0)],
 )
 def test_cosine_from_score(score: float, cosine: float) -> None:
-    assert _nearest.cosine_from_score(score) == pytest.approx(cosine)
+    assert nearest.cosine_from_score(score) == pytest.approx(cosine)
 
 
 def test_nearest_knn_keeps_every_filter_but_the_threshold() -> None:
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     arguments = {"namespace": "ns", "ttl": timedelta(hours=1), "now": now}
-    lookup = _common.semantic_knn([1.0], LLM, threshold=0.9, **arguments)  # type: ignore[arg-type]
-    nearest = _nearest.nearest_knn([1.0], LLM, **arguments)  # type: ignore[arg-type]
-    assert "similarity" not in nearest
-    assert {k: v for k, v in lookup.items() if k != "similarity"} == nearest
+    lookup = semantic_knn([1.0], LLM, threshold=0.9, **arguments)  # type: ignore[arg-type]
+    found = nearest.nearest_knn([1.0], LLM, **arguments)  # type: ignore[arg-type]
+    assert "similarity" not in found
+    assert {k: v for k, v in lookup.items() if k != "similarity"} == found
 
 
 def test_nearest_entry_text_is_the_embedded_text() -> None:
-    chat = dumps([{"lc": 1}])
-    entry = _nearest.NearestEntry(0.5, "plain", None)
-    assert entry.text == "plain"
-    assert _nearest.NearestEntry(0.5, None, None).text is None
-    assert _nearest.NearestEntry(0.5, chat, None).text == _common.prompt_text(chat)
+    chat = dumps([HumanMessage(content="Hello"), AIMessage(content="Hi")])
+    hit = {
+        "_score": 0.75,
+        "_source": {"llm_input": chat, "timestamp": "2026-01-01T00:00:00.000Z"},
+    }
+    entry = nearest.nearest_entry(hit)
+    assert entry.similarity == 0.5
+    assert entry.prompt == chat and entry.text == prompt_text(chat) == "Hello\nai: Hi"
+    assert entry.written == datetime(2026, 1, 1, tzinfo=timezone.utc)
+    bare = nearest.nearest_entry({"_score": 1.0, "_source": {}})
+    assert (bare.similarity, bare.prompt, bare.text, bare.written) == (
+        1.0,
+        None,
+        None,
+        None,
+    )
 
 
 def chat(usage: dict[str, int] | None) -> ChatGeneration:
-    return ChatGeneration(message=AIMessage(content="x", usage_metadata=usage))  # type: ignore[arg-type]
+    return ChatGeneration(message=AIMessage(content="x", usage_metadata=usage))
 
 
 def test_tokens_of() -> None:
     full = {"input_tokens": 7, "output_tokens": 6, "total_tokens": 13}
-    assert _usage.tokens_of([chat(full), chat(full)]) == 26
-    assert _usage.tokens_of([chat(None), Generation(text="plain")]) == 0
+    assert usage.tokens_of([chat(full), chat(full)]) == 26
+    assert usage.tokens_of([chat(None), Generation(text="plain")]) == 0
     no_total = {"input_tokens": 2, "output_tokens": 3, "total_tokens": 0}
-    assert _usage.tokens_of([chat(no_total)]) == 5
+    assert usage.tokens_of([chat(no_total)]) == 5

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 from typing import Any
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.outputs import Generation
 
 from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
-from tests.conftest import es_server
 from tests.twins import gather
+from utils import es_server
 
 
 def count_calls(cache: Any) -> list[int]:
@@ -45,10 +46,7 @@ def test_sync_threads_prepare_once(
     cache = ElasticsearchCache(index_name, **es_conn.cache_settings())
     calls = count_calls(cache)
     gather(
-        [
-            lambda i=i: cache.update(f"p{i}", "m", [Generation(text="t")])
-            for i in range(32)
-        ]
+        [partial(cache.update, f"p{i}", "m", [Generation(text="t")]) for i in range(32)]
     )
     assert calls == [1]
     assert cache.stats().writes == 32

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.load import dumps
@@ -11,9 +13,9 @@ from langchain_es_cache import (
     AsyncElasticsearchSemanticCache,
     ElasticsearchSemanticCache,
 )
-from langchain_es_cache._common import prompt_text
-from tests.conftest import es_server
+from langchain_es_cache._common.prompts import prompt_text
 from tests.models import CountingChatModel, TableEmbeddings
+from utils import es_server
 
 FRANCE = "What is the capital of France?"
 PARAPHRASE = "Tell me France's capital city."
@@ -28,7 +30,11 @@ async def test_async_class_refuses_sync_calls(es_conn: es_server.Connection) -> 
         model = CountingChatModel(cache=cache)
         with pytest.raises(TypeError, match="Use ElasticsearchSemanticCache"):
             model.invoke(FRANCE)
-        for call in (lambda: cache.lookup("p", "l"), lambda: cache.clear()):
+        calls: list[Callable[[], object]] = [
+            lambda: cache.lookup("p", "l"),
+            lambda: cache.clear(),
+        ]
+        for call in calls:
             with pytest.raises(TypeError, match="is async-only"):
                 call()
         assert model.calls == 0

@@ -19,8 +19,8 @@ from langchain_es_cache import (
     AsyncElasticsearchSemanticCache,
     ElasticsearchSemanticCache,
 )
-from tests.conftest import es_server
 from tests.models import CountingChatModel
+from utils import es_server
 
 wordllama = pytest.importorskip(
     "wordllama", reason="needs the semantic-model extra: nox -s semantic_model"
@@ -66,7 +66,8 @@ def test_model_similarities(model: WordLlamaEmbeddings) -> None:
     similar, different = cosine(france, paraphrase), cosine(france, spain)
     print(f"\ncosine({FRANCE!r}, {PARAPHRASE!r}) = {similar:.4f}")
     print(f"cosine({FRANCE!r}, {SPAIN!r}) = {different:.4f}")
-    default = ElasticsearchSemanticCache.__init__.__kwdefaults__["similarity_threshold"]
+    defaults = ElasticsearchSemanticCache.__init__.__kwdefaults__ or {}
+    default = defaults["similarity_threshold"]
     assert similar >= default > different
 
 

@@ -7,6 +7,7 @@ it); the rest of the suite cannot run there, as client 9 cannot talk to 8.x.
 from __future__ import annotations
 
 from functools import partial
+from typing import Any
 
 import elasticsearch
 import pytest
@@ -14,12 +15,12 @@ from elasticsearch import BadRequestError
 from langchain_core.outputs import Generation
 
 from langchain_es_cache import ElasticsearchCache
-from langchain_es_cache._common import client_server_mismatch
-from tests.conftest import es_server
+from langchain_es_cache._common.failures import client_server_mismatch
+from utils import es_server
 
-CLIENT_9_SERVER_8 = elasticsearch.__versionstr__.startswith(
-    "9."
-) and es_server.resolve_version().startswith("8.")
+CLIENT_9_SERVER_8 = elasticsearch.__version__[0] == 9 and (
+    es_server.resolve_version().startswith("8.")
+)
 
 REASON = (
     "Accept version must be either version 8 or 7, but found 9. "
@@ -63,7 +64,7 @@ def test_other_errors_are_not_a_mismatch(body: object) -> None:
 @pytest.mark.skipif(
     not CLIENT_9_SERVER_8, reason="only with client 9 against an 8.x server"
 )
-def test_client_9_against_server_8_says_so(basic_settings: dict[str, str]) -> None:
+def test_client_9_against_server_8_says_so(basic_settings: dict[str, Any]) -> None:
     # Nothing can be created, so there is nothing to clean up either.
     for on_error in ("raise", "warn"):  # a setup mistake: raised either way
         cache = ElasticsearchCache(

@@ -13,7 +13,14 @@ from typing import Any
 import pytest
 from langchain_core.outputs import Generation
 
-from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache, _common
+from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+from langchain_es_cache._common.documents import (
+    build_llm_document,
+    storable_text,
+    utc_now,
+)
+from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.validation import validate_metadata
 
 CLASSES = [ElasticsearchCache, AsyncElasticsearchCache]
 URL = "http://127.0.0.1:1"
@@ -37,23 +44,23 @@ def test_lone_surrogates_refused_at_construction(
 
 def test_valid_unicode_metadata_is_kept() -> None:
     metadata = {"a": "é€😀", "b": "x\\ud800"}
-    assert _common.validate_metadata(metadata) == metadata
+    assert validate_metadata(metadata) == metadata
 
 
 def test_stored_prompt_escapes_lone_surrogates_but_key_keeps_them() -> None:
-    document = _common.build_llm_document(
+    document = build_llm_document(
         "x\ud800y",
         "llm\udfff",
         [Generation(text="t")],
         store_input=True,
         store_input_params=True,
         metadata=None,
-        now=_common.utc_now(),
+        now=utc_now(),
     )
     assert document["llm_input"] == "x\\ud800y"
     assert document["llm_params"] == "llm\\udfff"
-    assert _common.llm_key("x\ud800y", "l") != _common.llm_key("x\\ud800y", "l")
-    assert _common.storable_text("plain é😀") == "plain é😀"
+    assert llm_key("x\ud800y", "l") != llm_key("x\\ud800y", "l")
+    assert storable_text("plain é😀") == "plain é😀"
 
 
 @pytest.mark.parametrize(

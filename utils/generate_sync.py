@@ -15,12 +15,15 @@ entry that matched nothing.
 from __future__ import annotations
 
 import argparse
+import ast
 import difflib
 import filecmp
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import tokenize_rt
@@ -37,6 +40,8 @@ RULES = [
 # and the package path of the generated modules.
 REPLACEMENTS = {
     "_async": "_sync",
+    "AsyncCacheTestSuite": "SyncCacheTestSuite",
+    "BaseStoreAsyncTests": "BaseStoreSyncTests",
     "abatch": "batch",
     "aclosing": "closing",
     "aclear": "clear",
@@ -45,6 +50,7 @@ REPLACEMENTS = {
     "aembed_query": "embed_query",
     "agenerate": "generate",
     "ainvoke": "invoke",
+    "astream": "stream",
     "alookup": "lookup",
     "amdelete": "mdelete",
     "amget": "mget",
@@ -61,12 +67,62 @@ HEADER = (
 )
 
 
+_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# In prose, "``async with``" and "await x" read "``with``" and "x" in the twin.
+_ASYNC_PROSE = re.compile(
+    r"\basync (?=with\b|for\b|def\b|iterator\b|generator\b)|\bawait "
+)
+
+
+def _docstring_starts(source: str) -> set[tuple[int, int]]:
+    """``(line, column)`` of every module, class and function docstring."""
+    starts = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(
+            node,
+            (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef),
+        ):
+            first = node.body[0] if node.body else None
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
+                starts.add((first.lineno, first.col_offset))
+    return starts
+
+
 class _Rule(unasync.Rule):  # type: ignore[misc]
-    """unasync's rule, with the generic prefix rules and a record of used entries."""
+    """unasync's rule, with the generic prefix rules and a record of used entries.
+
+    It relies on unasync 0.6.0's private ``_unasync_tokens`` and
+    ``_unasync_name`` (pinned in pyproject.toml), and extends them to the prose
+    of docstrings and comments, so the twin's documentation names its own API.
+    """
 
     def __init__(self, used: set[str]) -> None:
         super().__init__("/_async/", "/_sync/", additional_replacements=REPLACEMENTS)
         self.used = used
+
+    def convert(self, source: str) -> str:
+        """The sync twin of the async `source`."""
+        docstrings = _docstring_starts(source)
+        tokens = tokenize_rt.src_to_tokens(source)
+        return str(tokenize_rt.tokens_to_src(self._prose(tokens, docstrings)))
+
+    def _prose(
+        self, tokens: Iterable[tokenize_rt.Token], docstrings: set[tuple[int, int]]
+    ) -> Iterator[tokenize_rt.Token]:
+        for token in self._unasync_tokens(tokens):
+            is_doc = (
+                token.name == "STRING"
+                and (token.line, token.utf8_byte_offset) in docstrings
+            )
+            if is_doc or token.name == "COMMENT":
+                text = _ASYNC_PROSE.sub("", token.src)
+                text = _WORD.sub(lambda m: self._unasync_name(m.group()), text)
+                token = token._replace(src=text)
+            yield token
 
     def _unasync_name(self, name: str) -> str:
         if name in REPLACEMENTS:
@@ -91,8 +147,7 @@ def _generate(out_root: Path, used: set[str]) -> list[Path]:
         targets.append(target)
         for source in sorted((ROOT / source_dir).rglob("*.py")):
             relative = source.relative_to(ROOT / source_dir)
-            tokens = tokenize_rt.src_to_tokens(source.read_text(encoding="utf-8"))
-            text = tokenize_rt.tokens_to_src(rule._unasync_tokens(tokens))
+            text = rule.convert(source.read_text(encoding="utf-8"))
             header = HEADER.format(source=source.relative_to(ROOT).as_posix())
             path = target / relative
             path.parent.mkdir(parents=True, exist_ok=True)

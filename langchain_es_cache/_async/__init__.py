@@ -1,1 +1,1 @@
-"""Async implementations: the canonical source of the generated ``_sync`` package."""
+"""The cache classes, one module each, over the shared logic in ``_common``."""

@@ -1,4 +1,4 @@
-"""The client and the index behind every cache class: written once, async."""
+"""The client and the index behind every cache class."""
 
 from __future__ import annotations
 
@@ -18,9 +18,33 @@ from elasticsearch import (
 from elasticsearch.helpers import async_bulk, async_scan
 from typing_extensions import Self
 
-from langchain_es_cache import _common
-from langchain_es_cache._common import Refresh
+from langchain_es_cache._common.batching import MAX_DOCS_PER_REQUEST, chunked
+from langchain_es_cache._common.connection import USER_AGENT, client_settings
+from langchain_es_cache._common.failures import (
+    ES_ERRORS,
+    is_error_type,
+    mapping_conflict,
+    wrong_client_error,
+)
+from langchain_es_cache._common.queries import clear_query, purge_query
+from langchain_es_cache._common.responses import (
+    is_multi_index_doc_error,
+    mget_doc_error,
+    newest_by_id,
+)
+from langchain_es_cache._common.state import Outcomes
+from langchain_es_cache._common.validation import (
+    validate_clock,
+    validate_flag,
+    validate_index_name,
+    validate_metadata,
+    validate_namespace,
+    validate_on_error,
+    validate_ttl,
+)
 from langchain_es_cache._twins import AsyncIndexLock
+from langchain_es_cache.errors import CacheError
+from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
 
 logger = logging.getLogger("langchain_es_cache")
 
@@ -50,19 +74,17 @@ class AsyncCacheIndex:
         metadata: dict[str, Any] | None,
         namespace: str | None,
         ttl: float | timedelta | None,
-        on_error: _common.OnError,
-        clock: _common.Clock,
+        on_error: OnError,
+        clock: Clock,
     ) -> None:
-        self._index_name = _common.validate_index_name(index_name)
-        self._store_input = _common.validate_flag("store_input", store_input)
-        self._metadata = _common.validate_metadata(metadata)
-        self._namespace = _common.validate_namespace(namespace)
-        self._ttl = _common.validate_ttl(ttl)
-        self._clock = _common.validate_clock(clock)
-        self._outcomes = _common.Outcomes(
-            self._index_name, _common.validate_on_error(on_error)
-        )
-        settings = _common.client_settings(
+        self._index_name = validate_index_name(index_name)
+        self._store_input = validate_flag("store_input", store_input)
+        self._metadata = validate_metadata(metadata)
+        self._namespace = validate_namespace(namespace)
+        self._ttl = validate_ttl(ttl)
+        self._clock = validate_clock(clock)
+        self._outcomes = Outcomes(self._index_name, validate_on_error(on_error))
+        settings = client_settings(
             has_client=client is not None,
             es_url=es_url,
             es_cloud_id=es_cloud_id,
@@ -77,11 +99,11 @@ class AsyncCacheIndex:
             self._client = self._owned_client
         else:
             if not isinstance(client, AsyncElasticsearch):
-                raise _common.wrong_client_error(AsyncElasticsearch, client)
+                raise wrong_client_error(AsyncElasticsearch, client)
             self._owned_client = None
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
-            self._client = client.options(headers={"user-agent": _common.USER_AGENT})
+            self._client = client.options(headers={"user-agent": USER_AGENT})
         self._is_alias: bool | None = None
         self._multi_index = False
         self._index_lock = AsyncIndexLock()
@@ -89,7 +111,7 @@ class AsyncCacheIndex:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
 
-    def stats(self) -> _common.CacheStats:
+    def stats(self) -> CacheStats:
         """Hits, misses, writes and errors since construction."""
         return self._outcomes.snapshot()
 
@@ -142,7 +164,7 @@ class AsyncCacheIndex:
             logger.debug("created cache index %s", self._index_name)
         except BadRequestError as exc:
             # Another task, thread or process created it first: fine.
-            if not _common.is_error_type(exc, "resource_already_exists_exception"):
+            if not is_error_type(exc, "resource_already_exists_exception"):
                 raise
             await self._put_mapping()
         return False
@@ -153,9 +175,9 @@ class AsyncCacheIndex:
                 index=self._index_name, **self.mapping["mappings"]
             )
         except BadRequestError as exc:
-            if not _common.is_error_type(exc, "illegal_argument_exception"):
+            if not is_error_type(exc, "illegal_argument_exception"):
                 raise
-            raise _common.mapping_conflict(self._index_name, exc) from exc
+            raise mapping_conflict(self._index_name, exc) from exc
 
     async def _realtime_read(
         self, ids: list[str], fields: list[str]
@@ -167,18 +189,18 @@ class AsyncCacheIndex:
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
-            errors = [e for e in map(_common.mget_doc_error, docs) if e is not None]
+            errors = [e for e in map(mget_doc_error, docs) if e is not None]
             if not errors:
-                return _common.newest_by_id(docs)
-            if not any(_common.is_multi_index_doc_error(e) for e in errors):
-                raise _common.CacheError(f"mget failed: {errors[0]}")
+                return newest_by_id(docs)
+            if not any(is_multi_index_doc_error(e) for e in errors):
+                raise CacheError(f"mget failed: {errors[0]}")
             # A single-index read cannot span an alias's indices: from now on
             # read them all and keep the newest copy.
             self._multi_index = True
         indices = await self._indices()
         found: dict[str, Mapping[str, Any]] = {}
-        per_request = max(1, _common.STORE_REQUEST_DOCS // len(indices))
-        for chunk in _common.chunked(ids, per_request):
+        per_request = max(1, MAX_DOCS_PER_REQUEST // len(indices))
+        for chunk in chunked(ids, per_request):
             response = await self._client.mget(
                 docs=[
                     {"_index": index, "_id": doc_id}
@@ -188,11 +210,11 @@ class AsyncCacheIndex:
                 source_includes=fields,
             )
             docs = response["docs"]
-            for error in map(_common.mget_doc_error, docs):
+            for error in map(mget_doc_error, docs):
                 if error is not None:
                     # A copy we cannot read may be the newest: not a silent miss.
-                    raise _common.CacheError(f"mget failed: {error}")
-            found.update(_common.newest_by_id(docs))
+                    raise CacheError(f"mget failed: {error}")
+            found.update(newest_by_id(docs))
         return found
 
     async def _indices(self) -> list[str]:
@@ -223,7 +245,7 @@ class AsyncCacheIndex:
                 require_alias=alias,
                 refresh=refresh,
             )
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
@@ -234,12 +256,10 @@ class AsyncCacheIndex:
 
         Logs how many were deleted; tells whether the clear went through.
         """
-        query = _common.clear_query(
-            filters, namespace=self._namespace, now=self._clock()
-        )
+        query = clear_query(filters, namespace=self._namespace, now=self._clock())
         try:
             deleted = await self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return False
         logger.info("cleared %d entries from %s", deleted, self._index_name)
@@ -249,10 +269,10 @@ class AsyncCacheIndex:
         """Delete the entries older than `ttl` (in the namespace); return how many."""
         if self._ttl is None:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
-        query = _common.purge_query(self._namespace, self._clock() - self._ttl)
+        query = purge_query(self._namespace, self._clock() - self._ttl)
         try:
             deleted = await self._delete_matching(query)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0
         logger.info("purged %d expired entries from %s", deleted, self._index_name)

@@ -1,3 +1,3 @@
 # Generated from langchain_es_cache/_async/__init__.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""Async implementations: the canonical source of the generated ``_sync`` package."""
+"""The cache classes, one module each, over the shared logic in ``_common``."""

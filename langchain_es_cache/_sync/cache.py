@@ -1,6 +1,6 @@
 # Generated from langchain_es_cache/_async/cache.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The LLM cache, written once as async code; the sync twin is generated from it."""
+"""The exact LLM cache: one entry per prompt and model configuration."""
 
 from __future__ import annotations
 
@@ -11,22 +11,36 @@ from typing import Any
 from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache import _common, _usage
-from langchain_es_cache._common import Clock, OnError, Refresh
+from langchain_es_cache._common.documents import (
+    build_llm_document,
+    is_expired,
+    parse_generations,
+    utc_now,
+)
+from langchain_es_cache._common.failures import ES_ERRORS, is_multi_index_error
+from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
+from langchain_es_cache._common.usage import tokens_of
+from langchain_es_cache._common.validation import (
+    check_metadata_fields,
+    validate_flag,
+    validate_refresh,
+)
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
+from langchain_es_cache.types import Clock, OnError, Refresh
 
 
 class ElasticsearchCache(CacheIndex, BaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
-    `langchain_es_cache._common.llm_key`. Hand it to ``set_llm_cache`` or to a
-    model's ``cache=``. ``AsyncElasticsearchCache`` serves async calls only;
-    ``ElasticsearchCache`` serves sync and async calls alike.
+    `langchain_es_cache._common.keys.llm_key`. Hand it to ``set_llm_cache`` or to a
+    model's ``cache=``. The async class serves async calls only; the sync
+    class serves sync and async calls alike.
     """
 
-    MAPPING = _common.LLM_CACHE_MAPPING
+    MAPPING = LLM_CACHE_MAPPING
 
     def __init__(
         self,
@@ -45,7 +59,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         refresh: Refresh = False,
-        clock: Clock = _common.utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -84,16 +98,17 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             on_error=on_error,
             clock=clock,
         )
-        self._store_input_params = _common.validate_flag(
+        check_metadata_fields(self._metadata, self.MAPPING)
+        self._store_input_params = validate_flag(
             "store_input_params", store_input_params
         )
-        self._refresh = _common.validate_refresh(refresh)
+        self._refresh = validate_refresh(refresh)
 
     def build_document(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> dict[str, Any]:
-        """Return the document that `aupdate` stores for these arguments."""
-        return _common.build_llm_document(
+        """Return the document that `update` stores for these arguments."""
+        return build_llm_document(
             prompt,
             llm_string,
             return_val,
@@ -106,18 +121,18 @@ class ElasticsearchCache(CacheIndex, BaseCache):
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
-        key = _common.llm_key(prompt, llm_string, self._namespace)
+        key = llm_key(prompt, llm_string, self._namespace)
         try:
             source = self._fetch(key)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
-        if source is not None and _common.is_expired(source, self._ttl, self._clock()):
+        if source is not None and is_expired(source, self._ttl, self._clock()):
             source = None
-        found = _common.parse_generations(source, index=self._index_name, key=key)
+        found = parse_generations(source, index=self._index_name, key=key)
         self._outcomes.count("misses" if found is None else "hits")
         if found is not None:
-            self._outcomes.count("tokens_saved", _usage.tokens_of(found))
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
     def _fetch(self, key: str) -> Mapping[str, Any] | None:
@@ -129,23 +144,23 @@ class ElasticsearchCache(CacheIndex, BaseCache):
                 doc = self._client.get(
                     index=self._index_name,
                     id=key,
-                    source_includes=_common.LOOKUP_FIELDS,
+                    source_includes=LOOKUP_FIELDS,
                 )
             except NotFoundError:
                 return None
             except BadRequestError as exc:
-                if not _common.is_multi_index_error(exc):
+                if not is_multi_index_error(exc):
                     raise
                 self._multi_index = True
             else:
                 source: Mapping[str, Any] | None = doc.get("_source")
                 return source
-        return (self._realtime_read([key], _common.LOOKUP_FIELDS)).get(key)
+        return (self._realtime_read([key], LOOKUP_FIELDS)).get(key)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`."""
         document = self.build_document(prompt, llm_string, return_val)
-        doc_id = _common.llm_key(prompt, llm_string, self._namespace)
+        doc_id = llm_key(prompt, llm_string, self._namespace)
         self._store(doc_id, document, refresh=self._refresh)
 
     def clear(self, **kwargs: Any) -> None:

@@ -1,36 +1,61 @@
 # Generated from langchain_es_cache/_async/embeddings.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The embeddings cache (a LangChain ``ByteStore``), written once as async code.
-
-The sync twin is generated from it.
-"""
+"""The embeddings cache: a LangChain ``ByteStore`` for ``CacheBackedEmbeddings``."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from contextlib import closing
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import streaming_bulk
 
-from langchain_es_cache import _common
-from langchain_es_cache._common import Clock, OnError
+from langchain_es_cache._common.batching import (
+    MAX_BYTES_PER_REQUEST,
+    MAX_DOCS_PER_REQUEST,
+    chunked,
+)
+from langchain_es_cache._common.documents import (
+    build_embedding_document,
+    decode_vector,
+    encode_vector,
+    is_expired,
+    parse_vector,
+    utc_now,
+)
+from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
+from langchain_es_cache._common.keys import embedding_key
+from langchain_es_cache._common.mappings import (
+    EMBEDDING_LOOKUP_FIELDS,
+    EMBEDDINGS_CACHE_MAPPING,
+)
+from langchain_es_cache._common.queries import stored_keys_query
+from langchain_es_cache._common.responses import bulk_failure, stored_key
+from langchain_es_cache._common.validation import (
+    check_metadata_fields,
+    require_str,
+    validate_maximum_duplicates,
+    validate_store_keys,
+    validate_store_pairs,
+)
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import ByteStore
+from langchain_es_cache.errors import StoreWriteError
+from langchain_es_cache.types import Clock, OnError
 
 
 class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
     """LangChain byte store for ``CacheBackedEmbeddings``, stored in Elasticsearch.
 
     One document per ``(namespace, key)``, with the id given by
-    `langchain_es_cache._common.embedding_key`; the value is stored base64-encoded
-    in ``vector_dump``. ``AsyncElasticsearchEmbeddingsCache`` serves async calls
-    only (``aembed_documents``); ``ElasticsearchEmbeddingsCache`` serves both.
+    `langchain_es_cache._common.keys.embedding_key`; the value is stored base64-encoded
+    in ``vector_dump``. The async class serves async calls only
+    (``embed_documents``); the sync class serves both.
     """
 
-    MAPPING = _common.EMBEDDINGS_CACHE_MAPPING
+    MAPPING = EMBEDDINGS_CACHE_MAPPING
 
     def __init__(
         self,
@@ -48,14 +73,14 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         es_password: str | None = None,
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
-        clock: Clock = _common.utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
         Args:
             index_name: Index or alias holding the cache; created on first write.
             store_input: Store each key in ``text_input`` (needed by
-                `ayield_keys`).
+                `yield_keys`).
             metadata: JSON-serializable dict stored with every entry.
             namespace: Keeps this cache's keys apart from other namespaces in
                 the same index; `None` (not ``""``) for none.
@@ -89,23 +114,24 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             on_error=on_error,
             clock=clock,
         )
-        self._maximum_duplicates_allowed = _common.validate_maximum_duplicates(
+        check_metadata_fields(self._metadata, self.MAPPING)
+        self._maximum_duplicates_allowed = validate_maximum_duplicates(
             maximum_duplicates_allowed
         )
 
     @staticmethod
     def encode_vector(data: bytes) -> str:
         """Encode a value as stored: base64."""
-        return _common.encode_vector(data)
+        return encode_vector(data)
 
     @staticmethod
     def decode_vector(data: str) -> bytes:
         """Decode a stored value."""
-        return _common.decode_vector(data)
+        return decode_vector(data)
 
     def build_document(self, text_input: str, vector: bytes) -> dict[str, Any]:
-        """Return the document that `amset` stores for key `text_input`."""
-        return _common.build_embedding_document(
+        """Return the document that `mset` stores for key `text_input`."""
+        return build_embedding_document(
             text_input,
             vector,
             store_input=self._store_input,
@@ -115,26 +141,25 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         )
 
     def _id(self, key: str) -> str:
-        return _common.embedding_key(key, self._namespace)
+        return embedding_key(key, self._namespace)
 
-    def mget(self, keys: Sequence[str]) -> list[bytes | None]:
-        """Return the value of each key, in order; `None` for a missing key."""
-        ids = [self._id(key) for key in _common.validate_store_keys(keys)]
+    def mget(self, keys: Iterable[str]) -> list[bytes | None]:
+        """Return the value of each key (any iterable), in order; `None` for a
+        missing key."""
+        ids = [self._id(key) for key in validate_store_keys(keys)]
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            for chunk in _common.chunked(
-                dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
-            ):
+            for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
                 for doc_id, source in (
-                    self._realtime_read(chunk, _common.EMBEDDING_LOOKUP_FIELDS)
+                    self._realtime_read(chunk, EMBEDDING_LOOKUP_FIELDS)
                 ).items():
-                    if _common.is_expired(source, self._ttl, now):
+                    if is_expired(source, self._ttl, now):
                         continue
-                    value = _common.parse_vector(source, index=self._index_name)
+                    value = parse_vector(source, index=self._index_name)
                     if value is not None:
                         found[doc_id] = value
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
         values = [found.get(doc_id) for doc_id in ids]
@@ -143,33 +168,34 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         self._outcomes.count("misses", len(values) - hits)
         return values
 
-    def mset(self, key_value_pairs: Sequence[tuple[str, bytes]]) -> None:
-        """Store each value under its key; realtime-visible to the next `amget`.
+    def mset(self, key_value_pairs: Iterable[tuple[str, bytes]]) -> None:
+        """Store each value under its key; realtime-visible to the next `mget`.
 
-        Raises `StoreWriteError` naming every key that failed, and why.
+        Takes any iterable of pairs (a ``zip`` too), all checked before any
+        request. Raises `StoreWriteError` naming every key that failed, and why.
         """
-        _common.validate_store_pairs(key_value_pairs)
-        if not key_value_pairs:
+        pairs = validate_store_pairs(key_value_pairs)
+        if not pairs:
             return
         keys: dict[str, str] = {}
         try:
             alias = self.is_alias()
             self._bulk(
                 "mset",
-                self._index_actions(key_value_pairs, keys),
+                self._index_actions(pairs, keys),
                 keys,
                 # Through an alias, never let a write auto-create an index named
                 # like the alias.
                 require_alias=alias,
             )
-        except _common.ES_ERRORS as exc:
-            if isinstance(exc, _common.StoreWriteError):
+        except ES_ERRORS as exc:
+            if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
-                written = len(key_value_pairs) - len(exc.failures)
+                written = len(pairs) - len(exc.failures)
                 self._outcomes.count("writes", written)
             self._outcomes.failed("mset", exc)
             return
-        self._outcomes.count("writes", len(key_value_pairs))
+        self._outcomes.count("writes", len(pairs))
 
     def _index_actions(
         self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
@@ -184,12 +210,12 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 "_source": self.build_document(key, value),
             }
 
-    def mdelete(self, keys: Sequence[str]) -> None:
-        """Delete the keys, every copy in every index behind an alias.
+    def mdelete(self, keys: Iterable[str]) -> None:
+        """Delete the keys (any iterable), every copy in every index behind an alias.
 
         Missing keys are fine; other failures raise `StoreWriteError`.
         """
-        checked = _common.validate_store_keys(keys)
+        checked = validate_store_keys(keys)
         if not checked:
             return
         names = {self._id(key): key for key in checked}
@@ -201,7 +227,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 for index in indices
             )
             self._bulk("mdelete", actions, names)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
 
     def _bulk(
@@ -215,33 +241,35 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         for _, item in streaming_bulk(
             self._client,
             actions,
-            chunk_size=_common.STORE_REQUEST_DOCS,
-            max_chunk_bytes=_common.STORE_REQUEST_BYTES,
+            chunk_size=MAX_DOCS_PER_REQUEST,
+            max_chunk_bytes=MAX_BYTES_PER_REQUEST,
             raise_on_error=False,
             **kwargs,
         ):
-            failure = _common.bulk_failure(item)
+            failure = bulk_failure(item)
             if failure is not None:
                 doc_id, reason = failure
                 failures.append((keys.get(doc_id, doc_id), reason))
         if failures:
-            raise _common.StoreWriteError(operation, failures)
+            raise StoreWriteError(operation, failures)
 
     def yield_keys(self, *, prefix: str | None = None) -> Iterator[str]:
         """Stream every stored key of the namespace that starts with `prefix`.
 
         Keys are streamed page by page, never all loaded; a key stored in
-        several indices behind an alias comes once. Needs ``store_input=True``
-        (raises `ValueError` otherwise). Sees writes made before the call.
+        several indices behind an alias comes once. Keys whose entries are
+        expired under `ttl` are left out, as `mget` treats them as missing.
+        Needs ``store_input=True`` (raises `ValueError` otherwise). Sees writes
+        made before the call.
         """
         if not self._store_input:
-            raise _common.no_keys_stored_error(type(self).__name__)
+            raise no_keys_stored_error(type(self).__name__)
         if prefix is not None:
-            _common.require_str("prefix", prefix)
+            require_str("prefix", prefix)
         try:
             for key in self._stream_keys(prefix):
                 yield key
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             # With on_error="warn" the stream just ends early.
             self._outcomes.failed("yield_keys", exc)
 
@@ -252,7 +280,10 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         except NotFoundError:
             return
         indices = self._indices()
-        query = {"query": _common.stored_keys_query(prefix, self._namespace)}
+        now = self._clock()
+        query = {
+            "query": stored_keys_query(prefix, self._namespace, ttl=self._ttl, now=now)
+        }
         for position, index in enumerate(indices):
             page: list[tuple[str, str]] = []
             # Closed with this generator: a consumer stopping early leaves no
@@ -262,34 +293,48 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                     index=index,
                     query=query,
                     _source=["text_input"],
-                    size=_common.STORE_REQUEST_DOCS,
+                    size=MAX_DOCS_PER_REQUEST,
                 )
             ) as hits:
                 for hit in hits:
-                    key = _common.stored_key(hit, prefix)
+                    key = stored_key(hit, prefix)
                     if key is None:
                         continue
                     if position == 0:
                         yield key
                         continue
                     page.append((hit["_id"], key))
-                    if len(page) >= _common.STORE_REQUEST_DOCS:
-                        for key in self._not_in(indices[:position], page):
+                    if len(page) >= MAX_DOCS_PER_REQUEST:
+                        for key in self._not_in(indices[:position], page, now):
                             yield key
                         page = []
             if page:
-                for key in self._not_in(indices[:position], page):
+                for key in self._not_in(indices[:position], page, now):
                     yield key
 
-    def _not_in(self, indices: list[str], page: list[tuple[str, str]]) -> list[str]:
-        """The keys of `page` stored in none of `indices` (already streamed)."""
+    def _not_in(
+        self, indices: list[str], page: list[tuple[str, str]], now: datetime
+    ) -> list[str]:
+        """The keys of `page` with no unexpired copy in `indices` (those were
+        streamed already; an expired copy was not)."""
+        # Only the age of a copy matters, and only under a ttl.
+        source: dict[str, Any] = (
+            {"source": False}
+            if self._ttl is None
+            else {"source_includes": ["timestamp"]}
+        )
         response = self._client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page
                 for index in indices
             ],
-            source=False,
+            **source,
         )
-        seen = {doc["_id"] for doc in response["docs"] if doc.get("found")}
+        seen = {
+            doc["_id"]
+            for doc in response["docs"]
+            if doc.get("found")
+            and not is_expired(doc.get("_source") or {}, self._ttl, now)
+        }
         return [key for doc_id, key in page if doc_id not in seen]

@@ -1,6 +1,6 @@
 # Generated from langchain_es_cache/_async/semantic.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""The semantic LLM cache, written once as async code; the sync twin is generated."""
+"""The semantic LLM cache: prompts worded differently share an entry."""
 
 from __future__ import annotations
 
@@ -11,10 +11,41 @@ from elasticsearch import Elasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
-from langchain_es_cache import _common, _nearest, _usage
-from langchain_es_cache._common import Clock, OnError
+from langchain_es_cache._common.documents import (
+    build_llm_document,
+    parse_generations,
+    utc_now,
+)
+from langchain_es_cache._common.failures import ES_ERRORS, is_error_type
+from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.mappings import (
+    LOOKUP_FIELDS,
+    SEMANTIC_VECTOR_FIELD,
+    semantic_mapping,
+)
+from langchain_es_cache._common.nearest import (
+    NEAREST_FIELDS,
+    nearest_entry,
+    nearest_knn,
+)
+from langchain_es_cache._common.prompts import prompt_text
+from langchain_es_cache._common.queries import (
+    DEFAULT_SIMILARITY_THRESHOLD,
+    semantic_knn,
+)
+from langchain_es_cache._common.state import RefreshTracker
+from langchain_es_cache._common.usage import tokens_of
+from langchain_es_cache._common.validation import (
+    check_metadata_fields,
+    require_str,
+    validate_dimensions,
+    validate_embedding,
+    validate_flag,
+    validate_similarity_threshold,
+)
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
+from langchain_es_cache.types import Clock, NearestEntry, OnError
 
 
 class ElasticsearchSemanticCache(CacheIndex, BaseCache):
@@ -24,7 +55,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
     lookup embeds the prompt and runs one kNN search for the nearest entry of
     the same model (``llm_string``) and namespace, filtered inside the search,
     whose cosine similarity is at least `similarity_threshold`. Entries have
-    the exact cache's ids (`langchain_es_cache._common.llm_key`), so the same
+    the exact cache's ids (`langchain_es_cache._common.keys.llm_key`), so the same
     prompt under two models is two entries, and an update overwrites its own.
 
     kNN search reads refreshed data only: a lookup first refreshes the index if
@@ -33,14 +64,14 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
     interval (one second by default).
     """
 
-    MAPPING = _common.semantic_mapping(None)
+    MAPPING = semantic_mapping(None)
 
     def __init__(
         self,
         index_name: str,
         embedding: Embeddings,
         *,
-        similarity_threshold: float = _common.DEFAULT_SIMILARITY_THRESHOLD,
+        similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
         dimensions: int | None = None,
         store_input: bool = True,
         store_input_params: bool = True,
@@ -54,14 +85,14 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         namespace: str | None = None,
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
-        clock: Clock = _common.utc_now,
+        clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
         Args:
             index_name: Index or alias holding the cache; created on first write.
             embedding: Any LangChain `Embeddings`; prompts go to its
-                ``aembed_query`` (``embed_query`` in the sync class).
+                ``embed_query`` (``embed_query`` in the sync class).
             similarity_threshold: Least cosine similarity, from -1 to 1, between
                 a prompt and a cached prompt for a hit (1: same direction).
             dimensions: Length of the embeddings; by default, taken from the
@@ -103,13 +134,14 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             on_error=on_error,
             clock=clock,
         )
+        check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
-        self._threshold = _common.validate_similarity_threshold(similarity_threshold)
-        self._dimensions = _common.validate_dimensions(dimensions)
-        self._store_input_params = _common.validate_flag(
+        self._threshold = validate_similarity_threshold(similarity_threshold)
+        self._dimensions = validate_dimensions(dimensions)
+        self._store_input_params = validate_flag(
             "store_input_params", store_input_params
         )
-        self._refreshes = _common.RefreshTracker()
+        self._refreshes = RefreshTracker()
 
     @property
     def similarity_threshold(self) -> float:
@@ -124,13 +156,13 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
     @property
     def mapping(self) -> dict[str, Any]:
         """The index mapping, with ``dims`` once `dimensions` are known."""
-        return {"mappings": _common.semantic_mapping(self._dimensions)}
+        return {"mappings": semantic_mapping(self._dimensions)}
 
     def _embed(self, prompt: str) -> list[float]:
-        """The embedding of the prompt's text (`_common.prompt_text`), checked;
+        """The embedding of the prompt's text (`prompt_text`), checked;
         the first one fixes `dimensions`."""
-        vector = _common.validate_embedding(
-            self._embedding.embed_query(_common.prompt_text(prompt)),
+        vector = validate_embedding(
+            self._embedding.embed_query(prompt_text(prompt)),
             self._dimensions,
         )
         if self._dimensions is None:
@@ -144,9 +176,9 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         return_val: RETURN_VAL_TYPE,
         vector: list[float],
     ) -> dict[str, Any]:
-        """Return the document that `aupdate` stores: the exact cache's, plus
+        """Return the document that `update` stores: the exact cache's, plus
         the prompt's embedding `vector` in ``llm_input_vector``."""
-        document = _common.build_llm_document(
+        document = build_llm_document(
             prompt,
             llm_string,
             return_val,
@@ -156,7 +188,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             now=self._clock(),
             namespace=self._namespace,
         )
-        document[_common.SEMANTIC_VECTOR_FIELD] = vector
+        document[SEMANTIC_VECTOR_FIELD] = vector
         return document
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
@@ -167,7 +199,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         applies to Elasticsearch's.
         """
         vector = self._embed(prompt)
-        knn = _common.semantic_knn(
+        knn = semantic_knn(
             vector,
             llm_string,
             namespace=self._namespace,
@@ -177,20 +209,20 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         )
         try:
             hit = self._search(knn)
-        except _common.ES_ERRORS as exc:
+        except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
         found = None
         if hit is not None:
-            found = _common.parse_generations(
+            found = parse_generations(
                 hit.get("_source"), index=self._index_name, key=str(hit.get("_id"))
             )
         self._outcomes.count("misses" if found is None else "hits")
         if found is not None:
-            self._outcomes.count("tokens_saved", _usage.tokens_of(found))
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
-    def nearest(self, prompt: str, llm_string: str) -> _nearest.NearestEntry | None:
+    def nearest(self, prompt: str, llm_string: str) -> NearestEntry | None:
         """The entry nearest to `prompt` that a lookup could return, whatever
         its similarity: for measuring paraphrases and near misses.
 
@@ -200,10 +232,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         qualifies; a lookup of `prompt` is a hit when that similarity is at
         least `similarity_threshold`. Not counted in `stats`.
         """
-        _common.require_str("prompt", prompt)
-        _common.require_str("llm_string", llm_string)
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
         vector = self._embed(prompt)
-        knn = _nearest.nearest_knn(
+        knn = nearest_knn(
             vector,
             llm_string,
             namespace=self._namespace,
@@ -211,14 +243,14 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             now=self._clock(),
         )
         try:
-            hit = self._search(knn, _nearest.NEAREST_FIELDS)
-        except _common.ES_ERRORS as exc:
+            hit = self._search(knn, NEAREST_FIELDS)
+        except ES_ERRORS as exc:
             self._outcomes.failed("nearest", exc)
             return None
-        return None if hit is None else _nearest.nearest_entry(hit)
+        return None if hit is None else nearest_entry(hit)
 
     def _search(
-        self, knn: dict[str, Any], fields: list[str] = _common.LOOKUP_FIELDS
+        self, knn: dict[str, Any], fields: list[str] = LOOKUP_FIELDS
     ) -> dict[str, Any] | None:
         """The nearest matching hit, after making this object's writes visible."""
         generation = self._refreshes.pending()
@@ -234,7 +266,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             )
         except NotFoundError as exc:
             # No index yet: nothing was ever written, so nothing is found.
-            if _common.is_error_type(exc, "index_not_found_exception"):
+            if is_error_type(exc, "index_not_found_exception"):
                 return None
             raise
         hits = response["hits"]["hits"]
@@ -248,7 +280,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         """
         vector = self._embed(prompt)
         document = self.build_document(prompt, llm_string, return_val, vector)
-        doc_id = _common.llm_key(prompt, llm_string, self._namespace)
+        doc_id = llm_key(prompt, llm_string, self._namespace)
         if self._store(doc_id, document):
             self._refreshes.wrote()
 

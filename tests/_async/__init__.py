@@ -1,1 +1,1 @@
-"""Async tests: the canonical source of the generated ``tests/_sync``."""
+"""The tests of both twins, one module per subject."""

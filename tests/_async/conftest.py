@@ -1,4 +1,4 @@
-"""Async fixtures; their sync twins are generated into ``tests/_sync``."""
+"""Fixtures of the cache tests, one per client kind."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from elasticsearch import AsyncElasticsearch
 
-from tests.conftest import es_server
+from utils import es_server
 
 
 @pytest.fixture

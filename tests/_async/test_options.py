@@ -18,11 +18,11 @@ from langchain_es_cache import (
     CacheError,
     CacheStats,
 )
-from langchain_es_cache._common import llm_key
+from langchain_es_cache._common.keys import llm_key
 from tests.clock import FakeClock
-from tests.conftest import es_server
 from tests.models import CountingChatModel
 from tests.twins import async_gather
+from utils import es_server
 
 LLM = "model=counting-1"
 

@@ -1,6 +1,6 @@
 # Generated from tests/_async/conftest.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""Async fixtures; their sync twins are generated into ``tests/_sync``."""
+"""Fixtures of the cache tests, one per client kind."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from elasticsearch import Elasticsearch
 
-from tests.conftest import es_server
+from utils import es_server
 
 
 @pytest.fixture

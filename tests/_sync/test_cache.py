@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 from langchain_core.globals import set_llm_cache
-from langchain_core.messages import HumanMessage
+from langchain_core.language_models import LanguageModelInput
+from langchain_core.messages import BaseMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
 from langchain_es_cache import ElasticsearchCache
-from langchain_es_cache._common import llm_key
+from langchain_es_cache._common.keys import llm_key
 from tests.models import CountingChatModel, CountingLLM
 from tests.twins import gather
 
@@ -116,7 +117,7 @@ def test_lookup_returns_a_list_of_the_stored_generations(
 
 def test_batch_of_prompts(cache: ElasticsearchCache) -> None:
     model = CountingChatModel(cache=cache)
-    prompts = [f"question {i}" for i in range(5)]
+    prompts: list[LanguageModelInput] = [f"question {i}" for i in range(5)]
     first = model.batch(prompts)
     second = model.batch(prompts)
     assert model.calls == 5
@@ -127,13 +128,14 @@ def test_n_generations_keep_content_and_metadata(
     cache: ElasticsearchCache,
 ) -> None:
     model = CountingChatModel(cache=cache, n=3)
-    messages = [[HumanMessage("Name three colours")]]
+    messages: list[list[BaseMessage]] = [[HumanMessage("Name three colours")]]
     first = model.generate(messages)
     second = model.generate(messages)
     assert model.calls == 1
     fresh, cached = first.generations[0], second.generations[0]
     assert len(cached) == 3
     for a, b in zip(fresh, cached, strict=True):
+        assert isinstance(a, ChatGeneration)
         assert isinstance(b, ChatGeneration)
         assert b.message.content == a.message.content
         assert b.message.response_metadata == a.message.response_metadata

@@ -13,13 +13,18 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 
+from langchain_es_cache._common.documents import format_time
+from langchain_es_cache._common.keys import embedding_key
+from langchain_es_cache.errors import StoreWriteError
+
 try:
     from langchain_classic.embeddings import CacheBackedEmbeddings
 except ImportError:  # langchain-core 0.3: it lives in langchain
-    from langchain.embeddings import CacheBackedEmbeddings  # type: ignore[no-redef]
+    from langchain.embeddings import (  # type: ignore[no-redef,import-not-found,unused-ignore]
+        CacheBackedEmbeddings,
+    )
 
 from langchain_es_cache import ElasticsearchEmbeddingsCache
-from langchain_es_cache._common import StoreWriteError, embedding_key, format_time
 from tests.models import CountingEmbeddings
 
 
@@ -280,7 +285,9 @@ def test_through_cache_backed_embeddings(
     model = CountingEmbeddings()
     # langchain 0.3's CacheBackedEmbeddings predates key_encoder (SHA-1 only).
     supported = inspect.signature(CacheBackedEmbeddings.from_bytes_store).parameters
-    encoder = {"key_encoder": "sha256"} if "key_encoder" in supported else {}
+    encoder: dict[str, Any] = (
+        {"key_encoder": "sha256"} if "key_encoder" in supported else {}
+    )
     embedder = CacheBackedEmbeddings.from_bytes_store(
         model, store, namespace="counting-1", **encoder
     )

@@ -20,10 +20,10 @@ from langchain_es_cache import (
     CacheStats,
     ElasticsearchSemanticCache,
 )
-from langchain_es_cache._common import llm_key
+from langchain_es_cache._common.keys import llm_key
 from tests.clock import FakeClock
-from tests.conftest import es_server
 from tests.models import CountingChatModel, TableEmbeddings
+from utils import es_server
 
 FRANCE = "What is the capital of France?"
 PARAPHRASE = "Tell me France's capital city."  # cosine 12/13 = 0.923 to FRANCE
@@ -353,7 +353,11 @@ def test_nearest_of_a_chat_prompt(
 def test_nearest_errors_follow_on_error(
     es_conn: es_server.Connection, index_name: str, embedding: TableEmbeddings
 ) -> None:
-    settings = {"es_url": es_conn.url, "es_user": "elastic", "es_password": "wrong"}
+    settings: dict[str, Any] = {
+        "es_url": es_conn.url,
+        "es_user": "elastic",
+        "es_password": "wrong",
+    }
     with ElasticsearchSemanticCache(
         index_name, embedding, on_error="warn", **settings
     ) as warn:

@@ -3,33 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from langchain_es_cache import _common
+from langchain_es_cache._common.documents import parse_timestamp
+from langchain_es_cache._common.prompts import prompt_text
+from langchain_es_cache._common.queries import semantic_knn
+from langchain_es_cache.types import NearestEntry
 
 NEAREST_FIELDS = ["llm_input", "timestamp"]
 """What `nearest` fetches of the entry it finds."""
-
-
-@dataclass(frozen=True)
-class NearestEntry:
-    """The cached entry nearest to a prompt, with its cosine similarity to it.
-
-    ``similarity`` is a cosine in [-1, 1], the quantity `similarity_threshold`
-    is compared with; ``prompt`` is the entry's stored prompt (`None` when it
-    was written with ``store_input=False``); ``written`` is when it was stored.
-    """
-
-    similarity: float
-    prompt: str | None
-    written: datetime | None
-
-    @property
-    def text(self) -> str | None:
-        """The text that was embedded for ``prompt`` (a chat prompt's messages)."""
-        return None if self.prompt is None else _common.prompt_text(self.prompt)
 
 
 def nearest_knn(
@@ -40,8 +23,8 @@ def nearest_knn(
     ttl: timedelta | None,
     now: datetime,
 ) -> dict[str, Any]:
-    """The lookup's kNN search (`_common.semantic_knn`) without the threshold."""
-    knn = _common.semantic_knn(
+    """The lookup's kNN search (`semantic_knn`) without the threshold."""
+    knn = semantic_knn(
         vector, llm_string, namespace=namespace, threshold=-1.0, ttl=ttl, now=now
     )
     del knn["similarity"]
@@ -61,8 +44,10 @@ def nearest_entry(hit: Mapping[str, Any]) -> NearestEntry:
     """The `NearestEntry` of a kNN hit fetched with `NEAREST_FIELDS`."""
     source = hit.get("_source") or {}
     prompt = source.get("llm_input")
+    prompt = prompt if isinstance(prompt, str) else None
     return NearestEntry(
         similarity=cosine_from_score(float(hit["_score"])),
-        prompt=prompt if isinstance(prompt, str) else None,
-        written=_common.parse_timestamp(source),
+        prompt=prompt,
+        text=None if prompt is None else prompt_text(prompt),
+        written=parse_timestamp(source),
     )

@@ -9,7 +9,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from langchain_es_cache import _common
+from langchain_es_cache._common.documents import format_time
+from langchain_es_cache._common.mappings import SEMANTIC_VECTOR_FIELD
 
 MODEL_KEYS = ("model_name", "model", "model_id", "deployment_name")
 """Where LangChain models keep the model's name among their parameters."""
@@ -56,7 +57,7 @@ def _first_name(params: Mapping[str, Any]) -> str | None:
 
 def index_kind(properties: Mapping[str, Any]) -> str:
     """What wrote an index, from the fields its mapping has."""
-    if _common.SEMANTIC_VECTOR_FIELD in properties:
+    if SEMANTIC_VECTOR_FIELD in properties:
         return "semantic LLM cache"
     if "llm_string_hash" in properties:
         return "LLM cache"
@@ -146,7 +147,7 @@ def _time(agg: Mapping[str, Any] | None) -> str | None:
     if not isinstance(value, (int, float)):
         return None
     when = datetime.fromtimestamp(value / 1000, tz=timezone.utc)
-    return _common.format_time(when).replace("+00:00", "Z")
+    return format_time(when).replace("+00:00", "Z")
 
 
 def read_stats(

@@ -2,7 +2,7 @@
 
 langchain-elasticsearch keys an LLM entry by the MD5 of ``prompt + llm_string``
 and an embeddings entry by the MD5 of ``(namespace or "") + key``; we key by
-SHA-256 of an unambiguous encoding (`_common.llm_key`, `_common.embedding_key`).
+SHA-256 of an unambiguous encoding (`llm_key`, `embedding_key`).
 An MD5 cannot be reversed, so an entry can only be re-keyed when it stored its
 inputs; and since ``"ab" + "c"`` and ``"a" + "bc"`` share an MD5 input, the
 stored inputs are accepted only when they give back the document's own id.
@@ -13,11 +13,22 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Literal
 
-from langchain_es_cache import _common
+from langchain_es_cache._common.documents import (
+    build_embedding_document,
+    build_llm_document,
+    decode_vector,
+    parse_generations,
+    parse_timestamp,
+    utc_now,
+)
+from langchain_es_cache._common.keys import embedding_key, llm_key
+from langchain_es_cache._common.mappings import SEMANTIC_VECTOR_FIELD
+from langchain_es_cache._common.validation import validate_metadata
+from langchain_es_cache.errors import MigrationError
 
 Kind = Literal["llm", "embeddings"]
 KINDS: tuple[Kind, ...] = ("llm", "embeddings")
@@ -27,7 +38,7 @@ KIND_NAMES = {
     "embeddings": "embeddings cache (ElasticsearchEmbeddingsCache)",
 }
 
-OURS_FIELDS = ("llm_string_hash", "key_prefix", _common.SEMANTIC_VECTOR_FIELD)
+OURS_FIELDS = ("llm_string_hash", "key_prefix", SEMANTIC_VECTOR_FIELD)
 """Fields only our documents have: their presence means SOURCE is already ours."""
 
 SKIP_REASONS = {
@@ -37,13 +48,6 @@ SKIP_REASONS = {
     "other_kind": "not an entry of the migrated kind",
 }
 """Why a source document is not copied, by report field."""
-
-EXAMPLES_KEPT = 5
-"""Source ids kept per reason, to show the operator which documents they are."""
-
-
-class MigrationError(ValueError):
-    """The migration cannot start: what SOURCE holds, or DEST, does not allow it."""
 
 
 def document_kind(source: Mapping[str, Any]) -> str:
@@ -96,7 +100,7 @@ def dest_problem(kind: Kind, dest: str, properties: Mapping[str, Any]) -> str | 
     """
     if not properties:
         return None
-    if _common.SEMANTIC_VECTOR_FIELD in properties:
+    if SEMANTIC_VECTOR_FIELD in properties:
         return (
             f"{dest!r} is a semantic cache index: migrated entries have no "
             "embedding and would never be found there; migrate into an exact "
@@ -195,7 +199,7 @@ def convert(
 
 def _metadata(source: Mapping[str, Any]) -> dict[str, Any] | Skip | None:
     try:
-        return _common.validate_metadata(source.get("metadata"))
+        return validate_metadata(source.get("metadata"))
     except ValueError as exc:
         return Skip("unreadable", str(exc))
 
@@ -226,27 +230,27 @@ def _convert_llm(
         return Skip("no_input", f"no {' or '.join(missing)}")
     if reference_llm_id(prompt, llm_string) != hit.get("_id"):
         return Skip("mismatched", "md5(llm_input + llm_params) is not the id")
-    generations = _common.parse_generations(source, index=index, key=str(hit["_id"]))
+    generations = parse_generations(source, index=index, key=str(hit["_id"]))
     if generations is None:
         return Skip("unreadable", "llm_output cannot be read as generations")
     metadata = _metadata(source)
     if isinstance(metadata, Skip):
         return metadata
     written = read_time(source.get("timestamp"), zone)
-    document = _common.build_llm_document(
+    document = build_llm_document(
         prompt,
         llm_string,
         generations,
         store_input=True,
         store_input_params=True,
         metadata=metadata,
-        now=written or _common.utc_now(),
+        now=written or utc_now(),
         namespace=namespace,
     )
     # The answer is kept as it was stored, not as this langchain-core would
     # serialize it again.
     document["llm_output"] = list(source["llm_output"])
-    return _finish(document, written, _common.llm_key(prompt, llm_string, namespace))
+    return _finish(document, written, llm_key(prompt, llm_string, namespace))
 
 
 def _convert_embedding(
@@ -266,22 +270,22 @@ def _convert_embedding(
     try:
         if not isinstance(raw, str):
             raise ValueError("vector_dump is not a string")
-        value = _common.decode_vector(raw)
+        value = decode_vector(raw)
     except ValueError as exc:
         return Skip("unreadable", f"vector_dump: {exc}")
     metadata = _metadata(source)
     if isinstance(metadata, Skip):
         return metadata
     written = read_time(source.get("timestamp"), zone)
-    document = _common.build_embedding_document(
+    document = build_embedding_document(
         key,
         value,
         store_input=True,
         metadata=metadata,
         namespace=namespace,
-        now=written or _common.utc_now(),
+        now=written or utc_now(),
     )
-    return _finish(document, written, _common.embedding_key(key, namespace))
+    return _finish(document, written, embedding_key(key, namespace))
 
 
 def newest_entries(entries: Iterable[Entry]) -> list[Entry]:
@@ -312,51 +316,6 @@ def plan(entry: Entry, existing: Mapping[str, Any] | None) -> Action:
     """
     if existing is None:
         return "create"
-    if _is_newer(entry.written, _common.parse_timestamp(existing)):
+    if _is_newer(entry.written, parse_timestamp(existing)):
         return "update"
     return "unchanged"
-
-
-@dataclass
-class MigrationReport:
-    """What a migration did (or, with ``dry_run``, would do), entry by entry.
-
-    ``created``, ``updated`` and ``unchanged`` (DEST already had the entry, as
-    new or newer) count re-keyed entries; ``no_input``, ``mismatched``,
-    ``unreadable`` and ``other_kind`` count source documents not copied (see
-    `SKIP_REASONS`); ``failed`` counts writes Elasticsearch refused.
-    ``examples`` holds a few source ids (or DEST ids for ``failed``) with the
-    reason, per count.
-    """
-
-    source: str
-    dest: str
-    kind: Kind | None
-    dry_run: bool
-    scanned: int = 0
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    no_input: int = 0
-    mismatched: int = 0
-    unreadable: int = 0
-    other_kind: int = 0
-    failed: int = 0
-    without_timestamp: int = 0
-    examples: dict[str, list[str]] = field(default_factory=dict)
-
-    @property
-    def skipped(self) -> int:
-        """Source documents not copied: every one counted in `SKIP_REASONS`."""
-        return self.no_input + self.mismatched + self.unreadable + self.other_kind
-
-    def note(self, reason: str, example: str) -> None:
-        """Count one document under `reason`, keeping a few examples."""
-        setattr(self, reason, getattr(self, reason) + 1)
-        kept = self.examples.setdefault(reason, [])
-        if len(kept) < EXAMPLES_KEPT:
-            kept.append(example)
-
-    def as_dict(self) -> dict[str, Any]:
-        """The report as JSON-ready data, with ``skipped``."""
-        return {**asdict(self), "skipped": self.skipped}

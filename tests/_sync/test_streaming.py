@@ -1,0 +1,438 @@
+# Generated from tests/_async/test_streaming.py: do not edit.
+# Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
+"""`cache_streams` against the real node: streamed answers read and fill the cache."""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Iterator, Sequence
+from contextlib import closing
+from functools import reduce
+from typing import Any, cast
+
+import pytest
+from elasticsearch import Elasticsearch
+from langchain_core.callbacks import BaseCallbackHandler
+from langchain_core.globals import set_llm_cache
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
+from langchain_core.output_parsers import StrOutputParser
+from langchain_core.prompts import ChatPromptTemplate
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, MessagesState, StateGraph
+from pydantic import BaseModel
+
+from langchain_es_cache import ElasticsearchCache, cache_streams
+from tests.models import Answers, CountingLimiter, StreamingLLM, ToolChatModel
+
+QUESTION = "What is the capital of France?"
+ANSWER = "Paris is the capital and largest city of France."
+
+
+@pytest.fixture
+def cache(client: Elasticsearch, index_name: str) -> Iterator[ElasticsearchCache]:
+    yield ElasticsearchCache(index_name, client=client)
+
+
+@pytest.fixture
+def global_cache() -> Iterator[None]:
+    """Reset LangChain's global cache after a test that sets it."""
+    yield None
+    set_llm_cache(None)
+
+
+def count(admin: Elasticsearch, index: str) -> int:
+    """Entries in `index`, which the cache may not have created yet."""
+    if not admin.indices.exists(index=index):
+        return 0
+    admin.indices.refresh(index=index)
+    return int(admin.count(index=index)["count"])
+
+
+def join(chunks: Sequence[BaseMessage]) -> AIMessageChunk:
+    """The sum of a chat stream's chunks (typed as messages by ``Runnable``)."""
+    assert all(isinstance(chunk, AIMessageChunk) for chunk in chunks)
+    return cast(AIMessageChunk, reduce(operator.add, chunks))
+
+
+def without_cost(usage: Any) -> Any:
+    """`usage` without the ``total_cost: 0`` langchain-core 1.x adds to the
+    usage of a hit served to ``invoke`` (not part of the cached answer)."""
+    return {k: v for k, v in usage.items() if k != "total_cost"}
+
+
+class Tokens(BaseCallbackHandler):
+    """Records the tokens the streaming callbacks receive."""
+
+    def __init__(self) -> None:
+        self.tokens: list[str] = []
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:  # type: ignore[override]
+        self.tokens.append(token)
+
+
+class Capital(BaseModel):
+    """The capital of a country."""
+
+    city: str
+    country: str
+
+
+def get_weather(city: str, country: str) -> str:
+    """The weather in a city."""
+    return "sunny"
+
+
+def get_time(city: str, country: str) -> str:
+    """The local time in a city."""
+    return "noon"
+
+
+def test_chat_stream_twice_calls_the_model_once(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    answers = Answers(ANSWER, "a second answer")
+    model = cache_streams(GenericFakeChatModel(messages=answers, cache=cache))
+    first = [chunk for chunk in model.stream(QUESTION)]
+    second = [chunk for chunk in model.stream(QUESTION)]
+    assert answers.calls == 1
+    assert len(second) > 1
+    assert join(second).content == join(first).content == ANSWER
+    # Each stream gives its own run's id, not the first run's.
+    ids = {join(first).id, join(second).id}
+    assert len(ids) == 2 and all(i and i.startswith(("run-", "lc_run-")) for i in ids)
+    assert count(admin, index_name) == 1
+
+
+def test_a_chain_streaming_the_model_is_cached(
+    cache: ElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    prompt = ChatPromptTemplate.from_messages([("human", "{question}")])
+    chain = prompt | cache_streams(plain) | StrOutputParser()
+    runs = []
+    for _ in range(2):
+        runs.append([piece for piece in chain.stream({"question": QUESTION})])
+    assert plain.calls == 1
+    assert len(runs[1]) > 1
+    assert "".join(runs[1]) == "".join(runs[0]) == plain.text
+
+
+def test_llm_stream_twice_calls_the_model_once(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    llm = StreamingLLM(cache=cache)
+    model = cache_streams(llm)
+    first = [chunk for chunk in model.stream("a frog")]
+    second = [chunk for chunk in model.stream("a frog")]
+    assert llm.calls == 1
+    assert len(second) > 1
+    assert "".join(second) == "".join(first) == llm.invoke("a frog")
+    assert count(admin, index_name) == 1
+
+
+def test_chat_invoke_then_stream_share_the_entry(
+    cache: ElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    invoked = plain.invoke(QUESTION)
+    streamed = join([c for c in cache_streams(plain).stream(QUESTION)])
+    assert plain.calls == 1
+    assert streamed.content == invoked.content
+    assert streamed.usage_metadata == invoked.usage_metadata
+    assert streamed.response_metadata == invoked.response_metadata
+
+
+def test_chat_stream_then_invoke_share_the_entry(
+    cache: ElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    streamed = join([c for c in cache_streams(plain).stream(QUESTION)])
+    invoked = plain.invoke(QUESTION)
+    assert plain.calls == 1
+    assert invoked.content == streamed.content
+    assert without_cost(invoked.usage_metadata) == streamed.usage_metadata
+    assert invoked.response_metadata == streamed.response_metadata
+    assert [m.content for m in plain.batch([QUESTION, QUESTION])] == [
+        streamed.content
+    ] * 2
+    assert plain.calls == 1
+
+
+def test_llm_invoke_then_stream_share_the_entry(
+    cache: ElasticsearchCache,
+) -> None:
+    llm = StreamingLLM(cache=cache)
+    invoked = llm.invoke("a toad")
+    streamed = [chunk for chunk in cache_streams(llm).stream("a toad")]
+    assert llm.calls == 1
+    assert len(streamed) > 1
+    assert "".join(streamed) == invoked
+
+
+def test_llm_stream_then_invoke_share_the_entry(
+    cache: ElasticsearchCache,
+) -> None:
+    llm = StreamingLLM(cache=cache)
+    streamed = [chunk for chunk in cache_streams(llm).stream("a newt")]
+    assert llm.invoke("a newt") == "".join(streamed)
+    assert llm.calls == 1
+
+
+def test_messages_with_ids_share_the_entry_as_invoke_keys_them(
+    cache: ElasticsearchCache,
+) -> None:
+    """Whatever langchain-core does with message ids, streams do the same."""
+    plain = ToolChatModel(cache=cache)
+    conversation: list[BaseMessage] = [HumanMessage(QUESTION, id="message-1")]
+    plain.invoke(conversation)
+    [chunk for chunk in cache_streams(plain).stream(conversation)]
+    assert plain.calls == 1
+
+
+def test_stop_words_and_bound_arguments_are_part_of_the_key(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    model = cache_streams(plain)
+    [c for c in model.stream(QUESTION)]
+    [c for c in model.stream(QUESTION, stop=["."])]
+    [c for c in model.bind(temperature=0.5).stream(QUESTION)]
+    [c for c in model.bind(temperature=0.5).stream(QUESTION)]
+    assert plain.calls == 3
+    assert count(admin, index_name) == 3
+
+
+def test_a_hit_replays_content_tools_usage_metadata_and_tokens(
+    cache: ElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    model = cache_streams(plain).bind_tools([get_weather])
+    first = [c for c in model.stream(QUESTION)]
+    tokens = Tokens()
+    second = [c for c in model.stream(QUESTION, config={"callbacks": [tokens]})]
+    assert plain.calls == 1
+    assert len(second) > 1
+    assert tokens.tokens == [chunk.content for chunk in second]
+    hit, fresh = join(second), join(first)
+    for field in ("content", "tool_calls", "usage_metadata", "response_metadata"):
+        assert getattr(hit, field) == getattr(fresh, field), field
+    assert hit.id == fresh.id == "provider-msg-1"
+
+
+def test_llm_hit_fires_the_streaming_callbacks(
+    cache: ElasticsearchCache,
+) -> None:
+    llm = StreamingLLM(cache=cache)
+    model = cache_streams(llm)
+    [c for c in model.stream("a frog")]
+    tokens = Tokens()
+    second = [c for c in model.stream("a frog", config={"callbacks": [tokens]})]
+    assert llm.calls == 1
+    assert tokens.tokens == second
+
+
+def test_tool_call_chunks_round_trip(
+    cache: ElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    model = cache_streams(plain).bind_tools([get_weather])
+    streamed = join([c for c in model.stream(QUESTION)])
+    replayed = join([c for c in model.stream(QUESTION)])
+    invoked = plain.bind_tools([get_weather]).invoke(QUESTION)
+    unstreamed = ToolChatModel(cache=False).bind_tools([get_weather]).invoke(QUESTION)
+    assert plain.calls == 1
+    expected = [
+        {
+            "name": "get_weather",
+            "args": {"city": "Paris", "country": "France"},
+            "id": "call-1",
+            "type": "tool_call",
+        }
+    ]
+    assert unstreamed.tool_calls == expected
+    assert streamed.tool_calls == replayed.tool_calls == invoked.tool_calls == expected
+
+
+def test_two_tool_sets_are_two_entries(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    model = cache_streams(plain)
+    weather, time = model.bind_tools([get_weather]), model.bind_tools([get_time])
+    names = []
+    for bound in (weather, time, weather, time):
+        answer = join([c for c in bound.stream(QUESTION)])
+        names.append(answer.tool_calls[0]["name"])
+    assert names == ["get_weather", "get_time"] * 2
+    assert plain.calls == 2
+    assert count(admin, index_name) == 2
+
+
+def test_structured_output_is_cached(
+    cache: ElasticsearchCache,
+) -> None:
+    plain = ToolChatModel(cache=cache)
+    structured = cache_streams(plain).with_structured_output(Capital)
+    first = [c for c in structured.stream(QUESTION)]
+    second = [c for c in structured.stream(QUESTION)]
+    invoked = plain.with_structured_output(Capital).invoke(QUESTION)
+    assert plain.calls == 1
+    assert first[-1] == second[-1] == invoked == Capital(city="Paris", country="France")
+
+
+def test_an_exception_mid_stream_writes_nothing(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    plain = ToolChatModel(cache=cache, fail_first=1)
+    model = cache_streams(plain)
+    received = []
+    with pytest.raises(RuntimeError, match="dropped mid-stream"):
+        for chunk in model.stream(QUESTION):
+            received.append(chunk)
+    assert len(received) == 2
+    assert count(admin, index_name) == 0
+    [c for c in model.stream(QUESTION)]
+    [c for c in model.stream(QUESTION)]
+    assert plain.calls == 2
+    assert count(admin, index_name) == 1
+
+
+def test_an_llm_exception_mid_stream_writes_nothing(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    llm = StreamingLLM(cache=cache, fail_first=1)
+    model = cache_streams(llm)
+    with pytest.raises(RuntimeError, match="dropped mid-stream"):
+        [c for c in model.stream("a frog")]
+    assert count(admin, index_name) == 0
+    streamed = "".join([c for c in model.stream("a frog")])
+    assert streamed == llm.invoke("a frog")
+    assert llm.calls == 2
+
+
+@pytest.mark.parametrize("kind", ["chat", "llm"])
+def test_a_stream_stopped_early_writes_nothing(
+    cache: ElasticsearchCache,
+    admin: Elasticsearch,
+    index_name: str,
+    kind: str,
+) -> None:
+    source = ToolChatModel(cache=cache) if kind == "chat" else StreamingLLM(cache=cache)
+    model = cache_streams(source)
+    stream: Iterator[Any] = model.stream("a frog")
+    with closing(stream):  # type: ignore[type-var]
+        for _ in stream:
+            break
+    for _ in model.stream("a frog"):
+        break
+    assert count(admin, index_name) == 0
+    [c for c in model.stream("a frog")]
+    assert source.calls == 3
+    assert count(admin, index_name) == 1
+
+
+def test_model_cache_false_turns_caching_off(
+    cache: ElasticsearchCache,
+    admin: Elasticsearch,
+    index_name: str,
+    global_cache: None,
+) -> None:
+    set_llm_cache(cache)
+    answers = Answers(ANSWER, ANSWER)
+    model = cache_streams(GenericFakeChatModel(messages=answers, cache=False))
+    [c for c in model.stream(QUESTION)]
+    [c for c in model.stream(QUESTION)]
+    assert answers.calls == 2
+    assert count(admin, index_name) == 0
+
+
+def test_which_cache_argument_then_model_then_global(
+    client: Elasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    global_cache: None,
+) -> None:
+    names = {k: f"{index_name}-{k}" for k in ("argument", "model", "global")}
+    caches = {k: ElasticsearchCache(name, client=client) for k, name in names.items()}
+    set_llm_cache(caches["global"])
+    for question, model in (
+        ("q1", cache_streams(ToolChatModel(), cache=caches["argument"])),
+        ("q2", cache_streams(ToolChatModel(cache=caches["model"]))),
+        ("q3", cache_streams(ToolChatModel())),
+    ):
+        [c for c in model.stream(question)]
+        # The returned model's invoke uses the same cache as its streams.
+        model.invoke(question)
+        assert model.calls == 1
+    assert {k: count(admin, name) for k, name in names.items()} == {
+        "argument": 1,
+        "model": 1,
+        "global": 1,
+    }
+
+
+def test_a_hit_does_not_take_the_rate_limiter(
+    cache: ElasticsearchCache,
+) -> None:
+    limiter = CountingLimiter()
+    plain = ToolChatModel(cache=cache, rate_limiter=limiter)
+    model = cache_streams(plain)
+    [c for c in model.stream(QUESTION)]
+    assert limiter.acquired == 1
+    [c for c in model.stream(QUESTION)]
+    model.invoke(QUESTION)
+    assert limiter.acquired == 1
+    assert plain.calls == 1
+
+
+def test_invoke_through_the_streaming_path_is_cached_once(
+    cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
+) -> None:
+    """A model with ``streaming=True`` invokes through ``_stream``: LangChain
+    caches that call itself, and the stream then hits it."""
+    plain = ToolChatModel(cache=cache, streaming=True)
+    model = cache_streams(plain)
+    invoked = model.invoke(QUESTION)
+    streamed = join([c for c in model.stream(QUESTION)])
+    assert plain.calls == 1
+    assert streamed.content == invoked.content
+    assert count(admin, index_name) == 1
+
+
+def respond_node(model: Any) -> Any:
+    def respond(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
+        answer = None
+        for chunk in model.stream(state["messages"], config):
+            answer = chunk if answer is None else answer + chunk
+        return {"messages": [answer]}
+
+    return respond
+
+
+def test_langgraph_streaming_the_model_hits_on_its_second_run(
+    cache: ElasticsearchCache,
+) -> None:
+    answers = Answers(ANSWER, "a second answer")
+    model = cache_streams(GenericFakeChatModel(messages=answers, cache=cache))
+    builder = StateGraph(MessagesState)
+    builder.add_node("respond", respond_node(model))
+    builder.add_edge(START, "respond")
+    builder.add_edge("respond", END)
+    graph = builder.compile()
+    runs: list[list[tuple[Any, Any]]] = []
+    for _ in range(2):
+        # A fixed id: older langchain-core keys message ids (invoke's too), and
+        # LangGraph gives a message without one a new random id every run.
+        inputs: Any = {"messages": [HumanMessage(QUESTION, id="question-1")]}
+        runs.append(
+            [
+                (chunk, meta)
+                for chunk, meta in graph.stream(inputs, stream_mode="messages")
+            ]
+        )
+    assert answers.calls == 1
+    for run in runs:
+        assert len(run) > 1
+        assert {meta["langgraph_node"] for _, meta in run} == {"respond"}
+        assert "".join(str(chunk.content) for chunk, _ in run) == ANSWER

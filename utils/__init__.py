@@ -1,0 +1,1 @@
+"""Development tools: the code generator and the test server (``es_server``)."""
