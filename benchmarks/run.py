@@ -40,6 +40,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT / "utils"))
 
+import burst  # noqa: E402
 import es_server  # noqa: E402
 import report  # noqa: E402
 import workload  # noqa: E402
@@ -488,6 +489,83 @@ def describe(
     }
 
 
+def worker_env(conn: es_server.Connection) -> dict[str, str]:
+    """The environment of a worker: the cluster's URL and credentials."""
+    env = dict(os.environ, ES_URL=conn.url, PYTHONUNBUFFERED="1")
+    for key in ("ES_API_KEY", "ES_USER", "ES_PASSWORD"):
+        env.pop(key, None)
+    if conn.api_key:
+        env["ES_API_KEY"] = conn.api_key
+    else:
+        env["ES_USER"] = conn.user or "elastic"
+        env["ES_PASSWORD"] = conn.password or ""
+    return env
+
+
+def run_single_flight(args: argparse.Namespace) -> dict[str, Any]:
+    """Bursts of identical prompts across processes (`burst`), and the requests
+    single_flight costs per miss and per hit."""
+    started = time.monotonic()
+    with (
+        redis_server() as (redis_url, redis_version),
+        es_server.cluster(name="bench") as conn,
+    ):
+        env = worker_env(conn)
+        client = es_client(conn)
+        workers: dict[str, list[Worker]] = {
+            "bench": [
+                Worker(sys.executable, env, f"burst-bench-{i}")
+                for i in range(burst.PROCESSES)
+            ]
+        }
+        if args.reference_python and Path(args.reference_python).is_file():
+            workers["reference"] = [
+                Worker(args.reference_python, env, f"burst-reference-{i}")
+                for i in range(burst.PROCESSES)
+            ]
+        else:
+            log("no reference environment: langchain-elasticsearch is skipped")
+        try:
+            machine = describe(
+                client, {env: group[0] for env, group in workers.items()}, redis_version
+            )
+            log(f"machine: {json.dumps(machine)}")
+            log(f"single_flight: bursts of {burst.PROCESSES} x {burst.CALLERS}")
+            bursts = burst.run_rounds(
+                workers, client, redis_url, args.burst_rounds, log
+            )
+            log("single_flight: requests per miss and per hit")
+            requests = workers["bench"][0].call(
+                cmd="burst_requests", index="bench-requests", n=args.burst_requests
+            )
+            for name in ("ours-off", "ours-on"):
+                client.indices.delete(
+                    index=f"bench-requests-{name}", ignore_unavailable=True
+                )
+        finally:
+            for group in workers.values():
+                for worker in group:
+                    worker.close()
+            client.close()
+    return {
+        "machine": machine,
+        "rounds": args.burst_rounds,
+        "burst": bursts,
+        "requests": requests,
+        "elapsed_s": time.monotonic() - started,
+    }
+
+
+def write_single_flight(result: dict[str, Any], out_dir: Path) -> str:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "single_flight.json").write_text(json.dumps(result, indent=2) + "\n")
+    table = burst.markdown(result)
+    (out_dir / "single_flight.md").write_text(
+        "# Bursts of identical prompts: single_flight\n\n" + table
+    )
+    return table
+
+
 def write_outputs(result: dict[str, Any], out_dir: Path, readme: Path | None) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "results.json").write_text(json.dumps(result, indent=2) + "\n")
@@ -541,11 +619,29 @@ def main() -> None:
     parser.add_argument(
         "--no-readme", action="store_true", help="leave README.md's section alone"
     )
+    parser.add_argument(
+        "--single-flight-only",
+        action="store_true",
+        help="only the bursts of identical prompts (single_flight)",
+    )
+    parser.add_argument(
+        "--burst-rounds", type=int, default=3, help="rounds of each burst contender"
+    )
+    parser.add_argument(
+        "--burst-requests",
+        type=int,
+        default=200,
+        help="distinct prompts for the requests-per-miss count",
+    )
     args = parser.parse_args()
-    result = run(args)
-    write_outputs(result, args.out, None if args.no_readme else ROOT / "README.md")
-    print(report.markdown(result))
-    log(f"done in {result['elapsed_s'] / 60:.1f} min; results in {args.out}")
+    if not args.single_flight_only:
+        result = run(args)
+        write_outputs(result, args.out, None if args.no_readme else ROOT / "README.md")
+        print(report.markdown(result))
+        log(f"done in {result['elapsed_s'] / 60:.1f} min; results in {args.out}")
+    flight = run_single_flight(args)
+    print(write_single_flight(flight, args.out))
+    log(f"single_flight done in {flight['elapsed_s'] / 60:.1f} min")
 
 
 if __name__ == "__main__":

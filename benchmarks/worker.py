@@ -74,6 +74,34 @@ def handle(request: dict[str, Any]) -> Any:
     if cmd == "clear":
         assert spec is not None
         return workload.measure_clear(spec, request["index"])
+    if cmd == "burst_warm":
+        import burst
+
+        return burst.warm(request["contender"])
+    if cmd == "burst_prepare":
+        import asyncio
+
+        import burst
+
+        return asyncio.run(burst.prepare(request["contender"], request["index"]))
+    if cmd == "burst":
+        import asyncio
+
+        import burst
+
+        return asyncio.run(
+            burst.run_burst(
+                request["contender"],
+                request["index"],
+                request["tag"],
+                request["start_at"],
+                request.get("redis_url"),
+            )
+        )
+    if cmd == "burst_requests":
+        import burst
+
+        return burst.measure_requests(request["index"], request.get("n", 200))
     if cmd == "profile":
         return workload.profile_lookup_hit(request["index"], request["n"])
     raise ValueError(f"unknown command {cmd!r}")

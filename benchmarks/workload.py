@@ -24,8 +24,6 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_core.outputs import ChatGeneration
 
-from langchain_es_cache._common.prompts import prompt_text
-
 # --- realistic data ------------------------------------------------------------
 
 _TEXT = (
@@ -197,8 +195,9 @@ def es_settings() -> dict[str, Any]:
     return settings
 
 
-def raw_client(asynchronous: bool = False) -> Any:
-    """A plain elasticsearch-py client for the cluster in the environment."""
+def raw_client(asynchronous: bool = False, cls: Any = None) -> Any:
+    """A plain elasticsearch-py client for the cluster in the environment (of
+    `cls`, a client class of the right kind, if given)."""
     import elasticsearch
 
     kwargs: dict[str, Any] = {"hosts": [os.environ["ES_URL"]]}
@@ -209,11 +208,12 @@ def raw_client(asynchronous: bool = False) -> Any:
             os.environ.get("ES_USER", "elastic"),
             os.environ["ES_PASSWORD"],
         )
-    cls = (
-        elasticsearch.AsyncElasticsearch
-        if asynchronous
-        else elasticsearch.Elasticsearch
-    )
+    if cls is None:
+        cls = (
+            elasticsearch.AsyncElasticsearch
+            if asynchronous
+            else elasticsearch.Elasticsearch
+        )
     return cls(request_timeout=120, **kwargs)
 
 
@@ -551,6 +551,9 @@ def embedding_cost(written: Sequence[tuple[str, str, list[Any]]]) -> dict[str, A
     """What `HashEmbeddings` costs a call, inside every semantic lookup and update."""
 
     embedding = HashEmbeddings()
+    # Imported here: the reference environment has no langchain_es_cache.
+    from langchain_es_cache._common.prompts import prompt_text
+
     texts = [(prompt_text(p),) for p, _, _ in written]
     return run_sync(embedding.embed_query, texts, 2.0)
 

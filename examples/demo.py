@@ -1,10 +1,11 @@
 """Ask a chat model the same question twice, with its answers cached in Elasticsearch.
 
-Run with ``nox -s demo``: it starts a local Elasticsearch (or uses ``ES_URL``)
-and removes what it created. The model is langchain-core's fake chat model with
-0.5 s of simulated latency (a call, or a streamed character), as no LLM service
-is reachable here. The last part streams the question twice through
-``cache_streams``.
+Then stream the question twice through ``cache_streams``, and run a LangGraph
+graph twice, its node's result cached in Elasticsearch. Run with
+``nox -s demo``: it starts a local Elasticsearch (or uses ``ES_URL``) and
+removes what it created. The model is langchain-core's fake chat model with
+simulated latency (0.5 s a call, 0.05 s a streamed character), as no LLM
+service is reachable here.
 """
 
 from __future__ import annotations
@@ -15,20 +16,24 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from elasticsearch import Elasticsearch
 from langchain_core.globals import set_llm_cache
 from langchain_core.language_models import FakeListChatModel
+from langchain_core.messages import AIMessage
+from langgraph.graph import START, StateGraph
+from langgraph.types import CachePolicy
 
 from langchain_es_cache import (
     AsyncElasticsearchCache,
     ElasticsearchCache,
+    ElasticsearchGraphCache,
     cache_streams,
 )
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "utils"))
-import es_server
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from utils import es_server
 
 QUESTION = "What is the capital of France?"
 LATENCY = 0.5
@@ -100,6 +105,39 @@ def stream_part(settings: dict[str, Any], index: str) -> None:
         )
 
 
+class Chat(TypedDict):
+    question: str
+    answer: AIMessage | None
+
+
+NODE_RUNS: list[str] = []
+
+
+def ask(state: Chat) -> dict[str, Any]:
+    """The graph's node: asks the (slow) model; LangGraph caches what it returns."""
+    NODE_RUNS.append(state["question"])
+    return {"answer": model().invoke(state["question"])}
+
+
+def graph_part(settings: dict[str, Any], index: str) -> None:
+    print(f"ElasticsearchGraphCache, graph.invoke(), index {index!r}")
+    with ElasticsearchGraphCache(index, **settings) as cache:
+        builder = StateGraph(Chat)
+        builder.add_node("ask", ask, cache_policy=CachePolicy(ttl=3600))
+        builder.add_edge(START, "ask")
+        graph = builder.compile(cache=cache)
+        for label in ("first", "second"):
+            runs, start = len(NODE_RUNS), time.perf_counter()
+            state = graph.invoke({"question": QUESTION, "answer": None})
+            seconds = time.perf_counter() - start
+            ran = len(NODE_RUNS) > runs
+            verdict = "node ran      " if ran else "from the cache"
+            print(
+                f"  {label:<8} {verdict}  {seconds * 1000:7.1f} ms  "
+                f"-> {state['answer'].content}"
+            )
+
+
 def show_document(admin: Elasticsearch, index: str) -> None:
     hit = admin.search(index=index, size=1, query={"match_all": {}})["hits"]["hits"][0]
     source = hit["_source"]
@@ -117,6 +155,7 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     sync_index, async_index = f"demo-sync-{run}", f"demo-async-{run}"
     stream_index = f"demo-stream-{run}"
+    graph_index = f"demo-graph-{run}"
     with es_server.cluster() as conn:
         settings = conn.cache_settings()
         admin = Elasticsearch(conn.url, **conn.client_auth())
@@ -129,8 +168,10 @@ def main() -> None:
             show_document(admin, async_index)
             print()
             stream_part(settings, stream_index)
+            print()
+            graph_part(settings, graph_index)
         finally:
-            indices = (sync_index, async_index, stream_index)
+            indices = (sync_index, async_index, stream_index, graph_index)
             for index in indices:
                 admin.indices.delete(index=index, ignore_unavailable=True)
             print(f"\nRemoved the demo indices {', '.join(map(repr, indices))}.")

@@ -7,24 +7,38 @@ prefix, so the sync twin imports the plain names from here.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import threading
 import weakref
-from collections.abc import Iterator, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
+from langchain_core.caches import RETURN_VAL_TYPE
+from langchain_core.caches import BaseCache as LangChainBaseCache
 from langchain_core.stores import ByteStore
 
 from langchain_es_cache._common.failures import sync_use_error
 
+if TYPE_CHECKING:
+    # LangGraph is optional: its names are only needed for type checking here.
+    from langgraph.cache.base import FullKey, Namespace
+
 __all__ = [
     "AsyncBaseCache",
     "AsyncByteStore",
+    "AsyncCaller",
+    "AsyncGraphBaseCache",
     "AsyncIndexLock",
+    "AsyncSignal",
     "BaseCache",
     "ByteStore",
+    "Caller",
+    "GraphBaseCache",
     "IndexLock",
+    "Signal",
 ]
 
 
@@ -79,7 +93,7 @@ class IndexLock:
         self._lock.release()
 
 
-class AsyncBaseCache(BaseCache):
+class AsyncBaseCache(LangChainBaseCache):
     """A LangChain cache that only works from async code.
 
     LangChain calls the sync methods from ``invoke``; instead of its bare
@@ -94,6 +108,21 @@ class AsyncBaseCache(BaseCache):
 
     def clear(self, **kwargs: Any) -> None:
         raise sync_use_error(type(self).__name__, "clear")
+
+
+class BaseCache(LangChainBaseCache):
+    """LangChain's cache base, whose async methods run the sync ones in a thread
+    on behalf of the calling task (`Caller`), as LangChain's do."""
+
+    async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
+        with _calling_task():
+            return await super().alookup(prompt, llm_string)
+
+    async def aupdate(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> None:
+        with _calling_task():
+            await super().aupdate(prompt, llm_string, return_val)
 
 
 class AsyncByteStore(ByteStore):
@@ -118,3 +147,161 @@ class AsyncByteStore(ByteStore):
         raise sync_use_error(
             type(self).__name__, "yield_keys", callers="embed_documents()"
         )
+
+
+# LangGraph's cache interface has a sync and an async method for each
+# operation. These mixins supply the half each class does not write itself;
+# the graph cache classes put them before LangGraph's `BaseCache`, which is
+# imported there (LangGraph is optional, so not here).
+
+_GRAPH_CALLERS = "invoke() or stream()"
+
+
+class AsyncGraphBaseCache:
+    """The sync half of LangGraph's cache interface, for the async-only class.
+
+    A graph run with ``invoke``/``stream`` calls these; they raise a
+    `TypeError` that names the sync class, instead of blocking the event loop.
+    """
+
+    def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
+        raise sync_use_error(type(self).__name__, "get", callers=_GRAPH_CALLERS)
+
+    def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
+        raise sync_use_error(type(self).__name__, "set", callers=_GRAPH_CALLERS)
+
+    def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
+        raise sync_use_error(type(self).__name__, "clear", callers=_GRAPH_CALLERS)
+
+
+class GraphBaseCache(ABC):
+    """The async half of LangGraph's cache interface, for the sync class.
+
+    A graph run with ``ainvoke``/``astream`` awaits these: each runs the sync
+    method in a worker thread, so the event loop is never blocked.
+    """
+
+    @abstractmethod
+    def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]: ...
+
+    @abstractmethod
+    def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None: ...
+
+    @abstractmethod
+    def clear(self, namespaces: Sequence[Namespace] | None = None) -> None: ...
+
+    async def aget(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
+        """`get` in a worker thread."""
+        return await asyncio.to_thread(self.get, keys)
+
+    async def aset(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
+        """`set` in a worker thread."""
+        await asyncio.to_thread(self.set, pairs)
+
+    async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
+        """`clear` in a worker thread."""
+        await asyncio.to_thread(self.clear, namespaces)
+
+
+# --- single flight: who is asking, and how to wait for an answer ---
+
+_TASK: contextvars.ContextVar[object | None] = contextvars.ContextVar(
+    "langchain_es_cache_task", default=None
+)
+"""The task a sync method works for, when LangChain runs it in a thread."""
+
+
+@contextlib.contextmanager
+def _calling_task() -> Iterator[None]:
+    # LangChain's executor copies the context into its thread, with this in it.
+    token = _TASK.set(asyncio.current_task())
+    try:
+        yield
+    finally:
+        _TASK.reset(token)
+
+
+class AsyncCaller:
+    """Who is asking, in async code: the current task."""
+
+    @staticmethod
+    def current() -> object:
+        """The current task (the thread, outside any task)."""
+        return asyncio.current_task() or threading.current_thread()
+
+
+class Caller:
+    """Who is asking, in sync code: the current thread, or the task that a
+    thread runs a sync method for (`BaseCache`'s async methods)."""
+
+    @staticmethod
+    def current() -> object:
+        """The task this thread works for, else the thread."""
+        return _TASK.get() or threading.current_thread()
+
+
+def _wake(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class AsyncSignal:
+    """Wakes every task waiting for it, in any event loop or thread, once set.
+
+    Not an `asyncio.Event`, which belongs to one loop and is not thread-safe:
+    each waiter has a future of its own loop.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._is_set = False
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future[None]]] = []
+
+    def set(self) -> None:
+        """Wake the waiters, now and for good."""
+        with self._lock:
+            self._is_set = True
+            waiters, self._waiters = self._waiters, []
+        try:
+            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        for loop, future in waiters:
+            if loop is running:
+                _wake(future)
+            else:
+                # A loop closed meanwhile has no waiter left to wake.
+                with contextlib.suppress(RuntimeError):
+                    loop.call_soon_threadsafe(_wake, future)
+
+    async def wait(self, timeout: float | None) -> bool:
+        """Wait until set, for at most `timeout` seconds; tell whether it is."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[None] = loop.create_future()
+        entry = (loop, future)
+        with self._lock:
+            if self._is_set:
+                return True
+            self._waiters.append(entry)
+        try:
+            done, _ = await asyncio.wait({future}, timeout=timeout)
+            return bool(done)
+        finally:
+            future.cancel()
+            with self._lock, contextlib.suppress(ValueError):
+                self._waiters.remove(entry)
+
+
+class Signal:
+    """Wakes every thread waiting for it once set (the sync `AsyncSignal`)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        """Wake the waiters, now and for good."""
+        self._event.set()
+
+    def wait(self, timeout: float | None) -> bool:
+        """Block this thread until set, for at most `timeout` seconds."""
+        return self._event.wait(timeout)

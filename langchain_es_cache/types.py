@@ -18,17 +18,17 @@ OnError = Literal["raise", "warn"]
 
 @dataclass(frozen=True)
 class CacheStats:
-    """Counts since the cache was constructed.
-
-    ``tokens_saved``: the tokens (``usage_metadata``) of the answers the LLM
-    caches served, which the model did not have to spend again.
-    """
+    """Counts since the cache was constructed."""
 
     hits: int = 0
     misses: int = 0
     writes: int = 0
     errors: int = 0
+    coalesced: int = 0
+    """Hits answered by waiting for another caller's answer (`single_flight`)."""
     tokens_saved: int = 0
+    """Tokens (``usage_metadata``) of the answers the LLM caches served, which
+    the model did not spend again."""
 
 
 @dataclass(frozen=True)

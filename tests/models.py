@@ -8,6 +8,7 @@ import json
 import re
 import struct
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from typing import Any
 
@@ -381,3 +382,68 @@ class CountingLimiter(BaseRateLimiter):
     async def aacquire(self, *, blocking: bool = True) -> bool:
         self.acquired += 1
         return True
+
+
+class SlowChatModel(BaseChatModel):
+    """A chat model whose call takes `delay` seconds (the workload of a burst of
+    identical prompts); counts its calls across threads and tasks, and raises
+    on the first `failures` of them."""
+
+    answer: str = "Paris is the capital of France."
+    delay: float = 0.5
+    failures: int = 0
+    total_tokens: int = 0
+    """Token usage reported with the answer (none when 0)."""
+    _calls: int = PrivateAttr(default=0)
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    @property
+    def _llm_type(self) -> str:
+        return "slow-chat"
+
+    @property
+    def _identifying_params(self) -> dict[str, Any]:
+        # Not the delay: a slow and a fast model share their cache entries.
+        return {"model": "slow-1"}
+
+    def _count(self) -> ChatResult:
+        with self._lock:
+            self._calls += 1
+            failing = self._calls <= self.failures
+        if failing:
+            raise RuntimeError(f"model call {self._calls} failed")
+        usage = (
+            {
+                "input_tokens": 1,
+                "output_tokens": self.total_tokens - 1,
+                "total_tokens": self.total_tokens,
+            }
+            if self.total_tokens
+            else None
+        )
+        message = AIMessage(content=self.answer, usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        time.sleep(self.delay)
+        return self._count()
+
+    async def _agenerate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        await asyncio.sleep(self.delay)
+        return self._count()

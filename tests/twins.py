@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+import time
 from collections.abc import Awaitable, Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import TypeVar
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Generic, TypeVar
 
 T = TypeVar("T")
+
+GUARD_SECONDS = 60.0
+"""How long a test waits for a condition before failing: a bound on a hang,
+never a measure of speed."""
 
 
 async def async_gather(calls: list[Callable[[], Awaitable[T]]]) -> list[T]:
@@ -19,3 +25,67 @@ def gather(calls: list[Callable[[], T]]) -> list[T]:
     """Run all `calls` at once, one thread each."""
     with ThreadPoolExecutor(max_workers=len(calls)) as pool:
         return list(pool.map(lambda call: call(), calls))
+
+
+def async_burst_size() -> int:
+    """Concurrent callers of a burst in async tests: tasks of one event loop."""
+    return 64
+
+
+def burst_size() -> int:
+    """Concurrent callers of a burst in sync tests: threads."""
+    return 32
+
+
+async def async_wait_until(condition: Callable[[], bool]) -> None:
+    """Return once `condition()` holds; fail after `GUARD_SECONDS`."""
+    deadline = time.monotonic() + GUARD_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {GUARD_SECONDS} s")
+        await asyncio.sleep(0.01)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """Return once `condition()` holds; fail after `GUARD_SECONDS`."""
+    deadline = time.monotonic() + GUARD_SECONDS
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met in {GUARD_SECONDS} s")
+        time.sleep(0.01)
+
+
+class AsyncBackground(Generic[T]):
+    """A call running as a task of its own while the test goes on."""
+
+    def __init__(self, call: Callable[[], Awaitable[T]]) -> None:
+        self._task = asyncio.ensure_future(call())
+
+    def done(self) -> bool:
+        return self._task.done()
+
+    async def result(self) -> T:
+        """Its result; fails if it has not finished in `GUARD_SECONDS`."""
+        return await asyncio.wait_for(self._task, GUARD_SECONDS)
+
+
+class Background(Generic[T]):
+    """A call running in a thread of its own while the test goes on."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self._future: Future[T] = Future()
+
+        def run() -> None:
+            try:
+                self._future.set_result(call())
+            except BaseException as exc:
+                self._future.set_exception(exc)
+
+        threading.Thread(target=run, daemon=True).start()
+
+    def done(self) -> bool:
+        return self._future.done()
+
+    def result(self) -> T:
+        """Its result; fails if it has not finished in `GUARD_SECONDS`."""
+        return self._future.result(GUARD_SECONDS)

@@ -9,7 +9,7 @@ from typing import Any
 from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._async.flight import AsyncSingleFlightIndex
 from langchain_es_cache._common.documents import (
     build_llm_document,
     is_expired,
@@ -29,7 +29,7 @@ from langchain_es_cache._twins import AsyncBaseCache
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
-class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
+class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -57,6 +57,7 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         refresh: Refresh = False,
+        single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
@@ -79,6 +80,9 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
                 ``"warn"``: log it and go on as on a miss.
             refresh: Refresh after each write (`True`, ``"wait_for"``) so that
                 searches of your own see it; lookups never need it.
+            single_flight: Seconds or `timedelta`: a miss claims its key for
+                this long, and lookups of that key, in any process, wait for
+                the claimer's answer instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
         """
         super().__init__(
@@ -95,6 +99,7 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            single_flight=single_flight,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._store_input_params = validate_flag(
@@ -121,6 +126,10 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
+            if self._flights is not None and self._is_alias is None:
+                # A claim may create the index: a read racing its creation
+                # would fail on a shard not started yet.
+                await self.is_alias()
             source = await self._fetch(key)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
@@ -128,6 +137,8 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         if source is not None and is_expired(source, self._ttl, self._clock()):
             source = None
         found = parse_generations(source, index=self._index_name, key=key)
+        if found is None and self._flights is not None:
+            return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         if found is not None:
             self._outcomes.count("tokens_saved", tokens_of(found))
@@ -161,13 +172,15 @@ class AsyncElasticsearchCache(AsyncCacheIndex, AsyncBaseCache):
         """Store `return_val` as the answer for `prompt` and `llm_string`."""
         document = self.build_document(prompt, llm_string, return_val)
         doc_id = llm_key(prompt, llm_string, self._namespace)
-        await self._store(doc_id, document, refresh=self._refresh)
+        await self._store_answer(doc_id, document, refresh=self._refresh)
 
     async def aclear(self, **kwargs: Any) -> None:
         """Delete the cache's entries (in its namespace), or those matching filters.
 
         Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted.
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
         """
-        await self._clear(kwargs)
+        if await self._clear(kwargs):
+            await self._clear_claims()

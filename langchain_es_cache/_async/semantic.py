@@ -9,7 +9,7 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
-from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._async.flight import AsyncSingleFlightIndex
 from langchain_es_cache._common.documents import (
     build_llm_document,
     parse_generations,
@@ -46,7 +46,7 @@ from langchain_es_cache._twins import AsyncBaseCache
 from langchain_es_cache.types import Clock, NearestEntry, OnError
 
 
-class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
+class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     """LangChain LLM cache that also answers prompts worded differently.
 
     Each entry stores the prompt's embedding in a cosine ``dense_vector``; a
@@ -83,6 +83,7 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
         namespace: str | None = None,
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
+        single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
@@ -110,6 +111,10 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
             ttl: Entries older than this (seconds or `timedelta`) are misses.
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it and go on as on a miss.
+            single_flight: Seconds or `timedelta`: a miss claims its exact key
+                (prompt, `llm_string`, namespace) for this long, and lookups of
+                that key, in any process, wait for the claimer's answer
+                instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
         """
         if not isinstance(embedding, Embeddings):
@@ -131,6 +136,7 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            single_flight=single_flight,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
@@ -154,7 +160,7 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
     @property
     def mapping(self) -> dict[str, Any]:
         """The index mapping, with ``dims`` once `dimensions` are known."""
-        return {"mappings": semantic_mapping(self._dimensions)}
+        return {"mappings": self._mappings(semantic_mapping(self._dimensions))}
 
     async def _embed(self, prompt: str) -> list[float]:
         """The embedding of the prompt's text (`prompt_text`), checked;
@@ -206,6 +212,10 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
             now=self._clock(),
         )
         try:
+            if self._flights is not None and self._is_alias is None:
+                # A claim may create the index: a search racing its creation
+                # would fail on a shard not started yet.
+                await self.is_alias()
             hit = await self._search(knn)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
@@ -215,6 +225,10 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
             found = parse_generations(
                 hit.get("_source"), index=self._index_name, key=str(hit.get("_id"))
             )
+        if found is None and self._flights is not None:
+            # Callers of the same exact key wait for one claimer's answer.
+            key = llm_key(prompt, llm_string, self._namespace)
+            return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         if found is not None:
             self._outcomes.count("tokens_saved", tokens_of(found))
@@ -281,7 +295,7 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
         vector = await self._embed(prompt)
         document = self.build_document(prompt, llm_string, return_val, vector)
         doc_id = llm_key(prompt, llm_string, self._namespace)
-        if await self._store(doc_id, document):
+        if await self._store_answer(doc_id, document):
             self._refreshes.wrote()
 
     async def aclear(self, **kwargs: Any) -> None:
@@ -289,8 +303,10 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
 
         Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted.
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
         """
         if await self._clear(kwargs):
             # The deletes must be invisible to the next kNN search too.
             self._refreshes.wrote()
+            await self._clear_claims()

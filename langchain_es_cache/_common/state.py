@@ -24,7 +24,13 @@ class Outcomes:
         self._index = index
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._counts = {"hits": 0, "misses": 0, "writes": 0, "errors": 0}
+        self._counts = {
+            "hits": 0,
+            "misses": 0,
+            "writes": 0,
+            "errors": 0,
+            "coalesced": 0,
+        }
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:

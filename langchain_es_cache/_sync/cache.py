@@ -26,12 +26,12 @@ from langchain_es_cache._common.validation import (
     validate_flag,
     validate_refresh,
 )
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.flight import SingleFlightIndex
 from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
-class ElasticsearchCache(CacheIndex, BaseCache):
+class ElasticsearchCache(SingleFlightIndex, BaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -59,6 +59,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         refresh: Refresh = False,
+        single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
@@ -81,6 +82,9 @@ class ElasticsearchCache(CacheIndex, BaseCache):
                 ``"warn"``: log it and go on as on a miss.
             refresh: Refresh after each write (`True`, ``"wait_for"``) so that
                 searches of your own see it; lookups never need it.
+            single_flight: Seconds or `timedelta`: a miss claims its key for
+                this long, and lookups of that key, in any process, wait for
+                the claimer's answer instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
         """
         super().__init__(
@@ -97,6 +101,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            single_flight=single_flight,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._store_input_params = validate_flag(
@@ -123,6 +128,10 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
+            if self._flights is not None and self._is_alias is None:
+                # A claim may create the index: a read racing its creation
+                # would fail on a shard not started yet.
+                self.is_alias()
             source = self._fetch(key)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
@@ -130,6 +139,8 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         if source is not None and is_expired(source, self._ttl, self._clock()):
             source = None
         found = parse_generations(source, index=self._index_name, key=key)
+        if found is None and self._flights is not None:
+            return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         if found is not None:
             self._outcomes.count("tokens_saved", tokens_of(found))
@@ -161,13 +172,15 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         """Store `return_val` as the answer for `prompt` and `llm_string`."""
         document = self.build_document(prompt, llm_string, return_val)
         doc_id = llm_key(prompt, llm_string, self._namespace)
-        self._store(doc_id, document, refresh=self._refresh)
+        self._store_answer(doc_id, document, refresh=self._refresh)
 
     def clear(self, **kwargs: Any) -> None:
         """Delete the cache's entries (in its namespace), or those matching filters.
 
         Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted.
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
         """
-        self._clear(kwargs)
+        if self._clear(kwargs):
+            self._clear_claims()

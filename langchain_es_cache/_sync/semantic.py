@@ -43,12 +43,12 @@ from langchain_es_cache._common.validation import (
     validate_flag,
     validate_similarity_threshold,
 )
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.flight import SingleFlightIndex
 from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import Clock, NearestEntry, OnError
 
 
-class ElasticsearchSemanticCache(CacheIndex, BaseCache):
+class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
     """LangChain LLM cache that also answers prompts worded differently.
 
     Each entry stores the prompt's embedding in a cosine ``dense_vector``; a
@@ -85,6 +85,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         namespace: str | None = None,
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
+        single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
     ) -> None:
         """Validate the settings; no request is sent until first use.
@@ -112,6 +113,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             ttl: Entries older than this (seconds or `timedelta`) are misses.
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it and go on as on a miss.
+            single_flight: Seconds or `timedelta`: a miss claims its exact key
+                (prompt, `llm_string`, namespace) for this long, and lookups of
+                that key, in any process, wait for the claimer's answer
+                instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
         """
         if not isinstance(embedding, Embeddings):
@@ -133,6 +138,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            single_flight=single_flight,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
@@ -156,7 +162,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
     @property
     def mapping(self) -> dict[str, Any]:
         """The index mapping, with ``dims`` once `dimensions` are known."""
-        return {"mappings": semantic_mapping(self._dimensions)}
+        return {"mappings": self._mappings(semantic_mapping(self._dimensions))}
 
     def _embed(self, prompt: str) -> list[float]:
         """The embedding of the prompt's text (`prompt_text`), checked;
@@ -208,6 +214,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             now=self._clock(),
         )
         try:
+            if self._flights is not None and self._is_alias is None:
+                # A claim may create the index: a search racing its creation
+                # would fail on a shard not started yet.
+                self.is_alias()
             hit = self._search(knn)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
@@ -217,6 +227,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             found = parse_generations(
                 hit.get("_source"), index=self._index_name, key=str(hit.get("_id"))
             )
+        if found is None and self._flights is not None:
+            # Callers of the same exact key wait for one claimer's answer.
+            key = llm_key(prompt, llm_string, self._namespace)
+            return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         if found is not None:
             self._outcomes.count("tokens_saved", tokens_of(found))
@@ -281,7 +295,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         vector = self._embed(prompt)
         document = self.build_document(prompt, llm_string, return_val, vector)
         doc_id = llm_key(prompt, llm_string, self._namespace)
-        if self._store(doc_id, document):
+        if self._store_answer(doc_id, document):
             self._refreshes.wrote()
 
     def clear(self, **kwargs: Any) -> None:
@@ -289,8 +303,10 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
 
         Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
         `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted.
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
         """
         if self._clear(kwargs):
             # The deletes must be invisible to the next kNN search too.
             self._refreshes.wrote()
+            self._clear_claims()

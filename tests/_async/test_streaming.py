@@ -16,8 +16,6 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage, HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_core.runnables import RunnableConfig
-from langgraph.graph import END, START, MessagesState, StateGraph
 from pydantic import BaseModel
 
 from langchain_es_cache import AsyncElasticsearchCache, cache_streams
@@ -407,41 +405,3 @@ async def test_invoke_through_the_streaming_path_is_cached_once(
     assert plain.calls == 1
     assert streamed.content == invoked.content
     assert count(admin, index_name) == 1
-
-
-def respond_node(model: Any) -> Any:
-    async def respond(state: MessagesState, config: RunnableConfig) -> dict[str, Any]:
-        answer = None
-        async for chunk in model.astream(state["messages"], config):
-            answer = chunk if answer is None else answer + chunk
-        return {"messages": [answer]}
-
-    return respond
-
-
-async def test_langgraph_streaming_the_model_hits_on_its_second_run(
-    async_cache: AsyncElasticsearchCache,
-) -> None:
-    answers = Answers(ANSWER, "a second answer")
-    model = cache_streams(GenericFakeChatModel(messages=answers, cache=async_cache))
-    builder = StateGraph(MessagesState)
-    builder.add_node("respond", respond_node(model))
-    builder.add_edge(START, "respond")
-    builder.add_edge("respond", END)
-    graph = builder.compile()
-    runs: list[list[tuple[Any, Any]]] = []
-    for _ in range(2):
-        # A fixed id: older langchain-core keys message ids (invoke's too), and
-        # LangGraph gives a message without one a new random id every run.
-        inputs: Any = {"messages": [HumanMessage(QUESTION, id="question-1")]}
-        runs.append(
-            [
-                (chunk, meta)
-                async for chunk, meta in graph.astream(inputs, stream_mode="messages")
-            ]
-        )
-    assert answers.calls == 1
-    for run in runs:
-        assert len(run) > 1
-        assert {meta["langgraph_node"] for _, meta in run} == {"respond"}
-        assert "".join(str(chunk.content) for chunk, _ in run) == ANSWER

@@ -1,0 +1,396 @@
+"""Single flight's requests, shared by the exact and the semantic LLM caches.
+
+The rules and the in-process bookkeeping are in
+`langchain_es_cache._common.single_flight`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from elasticsearch import ConflictError, NotFoundError
+from langchain_core.caches import RETURN_VAL_TYPE
+
+from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._common.documents import is_expired, parse_generations
+from langchain_es_cache._common.failures import ES_ERRORS
+from langchain_es_cache._common.mappings import LOOKUP_FIELDS
+from langchain_es_cache._common.responses import (
+    bulk_failure,
+    is_multi_index_doc_error,
+    mget_doc_error,
+    newest_source,
+)
+from langchain_es_cache._common.single_flight import (
+    CLAIM_FIELDS,
+    Backoff,
+    Claim,
+    Flight,
+    Flights,
+    Step,
+    claim_document,
+    claim_id,
+    claims_query,
+    latest_claim,
+    owner_token,
+    seconds_until,
+    validate_single_flight,
+    with_claims,
+    written_claim,
+)
+from langchain_es_cache._common.usage import tokens_of
+from langchain_es_cache._twins import AsyncCaller, AsyncSignal
+from langchain_es_cache.errors import CacheError
+from langchain_es_cache.types import Refresh
+
+logger = logging.getLogger("langchain_es_cache")
+
+
+class AsyncSingleFlightIndex(AsyncCacheIndex):
+    """An LLM cache index whose misses can claim their key (``single_flight=``).
+
+    Without `single_flight`, nothing here sends a request.
+    """
+
+    def __init__(
+        self,
+        index_name: str,
+        *,
+        single_flight: float | timedelta | None,
+        **settings: Any,
+    ) -> None:
+        super().__init__(index_name, **settings)
+        period = validate_single_flight(single_flight)
+        self._flights: Flights[AsyncSignal] | None = (
+            None if period is None else Flights(period, AsyncSignal)
+        )
+        self._claim_owner = owner_token()
+
+    @property
+    def single_flight(self) -> timedelta | None:
+        """How long a miss holds its key for the other callers, or `None`."""
+        return None if self._flights is None else self._flights.period
+
+    def _mappings(self, mappings: dict[str, Any]) -> dict[str, Any]:
+        """`mappings`, plus the claims' fields with `single_flight`."""
+        if self._flights is None:
+            return mappings
+        return with_claims(mappings)
+
+    @property
+    def mapping(self) -> dict[str, Any]:
+        """The index mapping the cache creates (or adds to an alias's indices)."""
+        return {"mappings": self._mappings(self.MAPPING)}
+
+    # --- lookups -------------------------------------------------------------
+
+    async def _coalesce(self, key: str) -> RETURN_VAL_TYPE | None:
+        """A lookup's miss of `key` with `single_flight`: claim the key and miss,
+        or wait for the answer of the caller holding it."""
+        flights = self._flights
+        assert flights is not None
+        me = AsyncCaller.current()
+        waited = False
+        while True:
+            step = flights.join(key, me, self._clock())
+            if step.kind == "miss":
+                self._outcomes.count("misses")
+                return None
+            if step.kind == "wait":
+                assert step.signal is not None
+                await step.signal.wait(step.timeout)
+                if step.flight.answer is not None:
+                    return self._coalesced(step.flight.answer, key)
+                waited = True
+                continue
+            try:
+                return await self._lead(key, me, step, read_first=waited)
+            except ES_ERRORS as exc:
+                flights.abandon(key, step.flight, me)
+                # With "warn", a miss: as if single_flight were off.
+                self._outcomes.failed("lookup", exc)
+                return None
+            except BaseException:
+                flights.abandon(key, step.flight, me)
+                raise
+
+    async def _lead(
+        self, key: str, me: object, step: Step[AsyncSignal], *, read_first: bool
+    ) -> RETURN_VAL_TYPE | None:
+        """Claim `key` for `me` (a miss), or poll until its answer is written
+        (a hit) or its claim expires (then claim it).
+
+        A caller that has waited reads before it claims: the answer may have
+        come meanwhile.
+        """
+        flights = self._flights
+        assert flights is not None
+        flight = step.flight
+        claim = None
+        if step.expired is not None:
+            claim = await self._take_over(key, step.expired)
+        elif not read_first:
+            claim = await self._create_claim(key)
+        if claim is not None:
+            return await self._owned(key, flight, me, claim)
+        if not step.may_wait:
+            flights.abandon(key, flight, me)
+            self._outcomes.count("misses")
+            return None
+        backoff = Backoff()
+        while True:
+            source, remote = await self._read_flight(key)
+            answer = self._answer(source)
+            if answer is not None:
+                flights.finish(key, answer)
+                return self._coalesced(answer, key)
+            now = self._clock()
+            if remote is None or remote.expires <= now:
+                if remote is None:
+                    claim = await self._create_claim(key)
+                else:
+                    claim = await self._take_over(key, remote)
+                if claim is None:
+                    continue  # another caller won: read its claim
+                if remote is None:
+                    # The claim vanished: with its answer written in between?
+                    answer = self._answer((await self._read_flight(key))[0])
+                    if answer is not None:
+                        await self._delete_claim(key, claim)
+                        flights.finish(key, answer)
+                        return self._coalesced(answer, key)
+                return await self._owned(key, flight, me, claim)
+            # Woken early by this object's update of the key, if it comes. The
+            # update sets the answer before the signal: read them the other way.
+            signal = flight.signal
+            if flight.answer is None:
+                wait = seconds_until(remote.expires, now)
+                await signal.wait(min(backoff.next(), wait))
+            if flight.answer is not None:
+                return self._coalesced(flight.answer, key)
+
+    async def _owned(
+        self, key: str, flight: Flight[AsyncSignal], me: object, claim: Claim
+    ) -> RETURN_VAL_TYPE | None:
+        """`me` holds `claim`: a miss, unless an update answered meanwhile."""
+        flights = self._flights
+        assert flights is not None
+        if flights.own(key, flight, me, claim):
+            self._outcomes.count("misses")
+            return None
+        await self._delete_claim(key, claim)
+        assert flight.answer is not None
+        return self._coalesced(flight.answer, key)
+
+    def _answer(self, source: Mapping[str, Any] | None) -> list[str] | None:
+        """The ``llm_output`` of an entry read while waiting, if it is a fresh one."""
+        if source is None or is_expired(source, self._ttl, self._clock()):
+            return None
+        output = source.get("llm_output")
+        return output if isinstance(output, list) and output else None
+
+    def _coalesced(self, answer: list[str], key: str) -> RETURN_VAL_TYPE | None:
+        """A waiter's own copy of `answer`: a hit answered by another caller."""
+        found = parse_generations(
+            {"llm_output": answer}, index=self._index_name, key=key
+        )
+        if found is None:
+            self._outcomes.count("misses")
+            return None
+        self._outcomes.count("hits")
+        self._outcomes.count("coalesced")
+        self._outcomes.count("tokens_saved", tokens_of(found))
+        return found
+
+    # --- claim requests ----------------------------------------------------------
+
+    def _claim_document(self) -> tuple[dict[str, Any], datetime]:
+        assert self._flights is not None
+        expires = self._clock() + self._flights.period
+        document = claim_document(
+            namespace=self._namespace, owner=self._claim_owner, expires=expires
+        )
+        return document, expires
+
+    async def _create_claim(self, key: str) -> Claim | None:
+        """Create the claim on `key`; `None` if another caller holds one."""
+        alias = await self.is_alias()
+        document, expires = self._claim_document()
+        try:
+            response = await self._client.index(
+                index=self._index_name,
+                id=claim_id(key),
+                document=document,
+                op_type="create",
+                require_alias=alias,
+            )
+        except ConflictError:
+            return None
+        return written_claim(response.body, expires)
+
+    async def _take_over(self, key: str, expired: Claim) -> Claim | None:
+        """Replace the `expired` claim on `key`, unless someone changed it first."""
+        document, expires = self._claim_document()
+        try:
+            response = await self._client.index(
+                index=expired.index,
+                id=claim_id(key),
+                document=document,
+                if_seq_no=expired.seq_no,
+                if_primary_term=expired.primary_term,
+            )
+        except ConflictError:
+            return None
+        return written_claim(response.body, expires)
+
+    async def _delete_claim(self, key: str, claim: Claim) -> None:
+        """Delete `claim` on `key` if it is still the one written."""
+        try:
+            await self._client.delete(
+                index=claim.index,
+                id=claim_id(key),
+                if_seq_no=claim.seq_no,
+                if_primary_term=claim.primary_term,
+            )
+        except (ConflictError, NotFoundError):
+            pass
+        except ES_ERRORS as exc:
+            # The answer is in hand; the claim expires by itself.
+            logger.debug("claim on %s not deleted: %s", key, exc)
+
+    async def _read_flight(
+        self, key: str
+    ) -> tuple[Mapping[str, Any] | None, Claim | None]:
+        """Realtime-read the entry `key` and its claim, in one request.
+
+        The claim is read first, so that a claim already gone when read, deleted
+        by the update that wrote the entry, is never paired with no entry.
+        """
+        ids = [claim_id(key), key]
+        fields = [*LOOKUP_FIELDS, *CLAIM_FIELDS]
+        docs: list[dict[str, Any]] = []
+        if not self._multi_index:
+            response = await self._client.mget(
+                index=self._index_name, ids=ids, source_includes=fields
+            )
+            docs = response["docs"]
+            errors = [e for e in map(mget_doc_error, docs) if e is not None]
+            if errors:
+                if not any(is_multi_index_doc_error(e) for e in errors):
+                    raise CacheError(f"mget failed: {errors[0]}")
+                self._multi_index = True
+        if self._multi_index:
+            indices = await self._indices()
+            response = await self._client.mget(
+                docs=[{"_index": i, "_id": doc_id} for doc_id in ids for i in indices],
+                source_includes=fields,
+            )
+            docs = response["docs"]
+            for error in map(mget_doc_error, docs):
+                if error is not None:
+                    raise CacheError(f"mget failed: {error}")
+        claims = [d for d in docs if d.get("_id") == ids[0]]
+        entries = [d for d in docs if d.get("_id") == key]
+        return newest_source(entries), latest_claim(claims)
+
+    # --- updates, clear, purge ---------------------------------------------------
+
+    async def _store_answer(
+        self,
+        doc_id: str,
+        document: dict[str, Any],
+        *,
+        refresh: Refresh = False,
+    ) -> bool:
+        """Write an entry; with `single_flight`, also delete the claim this object
+        holds on it (in the same request) and hand the answer to the callers
+        waiting for it in this process. Tells whether the entry was written."""
+        flights = self._flights
+        if flights is None:
+            return await self._store(doc_id, document, refresh=refresh)
+        claim = flights.held(doc_id)
+        if claim is None:
+            written = await self._store(doc_id, document, refresh=refresh)
+        else:
+            written = await self._store_releasing(doc_id, document, claim, refresh)
+        # Even unwritten, the answer is good for the callers waiting here.
+        flights.finish(doc_id, document["llm_output"])
+        return written
+
+    async def _store_releasing(
+        self, doc_id: str, document: dict[str, Any], claim: Claim, refresh: Refresh
+    ) -> bool:
+        """`_store`, with the delete of `claim` in the same bulk request.
+
+        The claim is deleted whoever holds it now: the entry is written first
+        (same shard, in order), so its waiters find the answer.
+        """
+        try:
+            alias = await self.is_alias()
+            response = await self._client.bulk(
+                operations=[
+                    {
+                        "index": {
+                            "_index": self._index_name,
+                            "_id": doc_id,
+                            "require_alias": alias,
+                        }
+                    },
+                    document,
+                    {
+                        "delete": {
+                            "_index": claim.index,
+                            "_id": claim_id(doc_id),
+                        }
+                    },
+                ],
+                refresh=refresh,
+            )
+            failure = bulk_failure(response["items"][0])
+            if failure is not None:
+                raise CacheError(f"index failed: {failure[1]}")
+        except ES_ERRORS as exc:
+            self._outcomes.failed("update", exc)
+            return False
+        released = bulk_failure(response["items"][1])
+        if released is not None:
+            # It expires by itself.
+            logger.debug("claim on %s not deleted: %s", doc_id, released[1])
+        self._outcomes.count("writes")
+        return True
+
+    async def _clear_claims(self) -> None:
+        """Delete the namespace's claims (after `clear`): callers waiting in
+        other processes then claim again."""
+        if self._flights is None:
+            return
+        query = claims_query(self._namespace)
+        try:
+            deleted = await self._delete_matching(query)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("clear", exc)
+            return
+        logger.debug("cleared %d claims from %s", deleted, self._index_name)
+
+    async def apurge_expired(self) -> int:
+        """Delete the entries older than `ttl` (in the namespace); return how many.
+
+        With `single_flight`, also delete the namespace's expired claims (not
+        counted), and a cache without `ttl` deletes only those.
+        """
+        if self._flights is None:
+            return await super().apurge_expired()
+        deleted = 0
+        if self._ttl is not None:
+            deleted = await super().apurge_expired()
+        query = claims_query(self._namespace, expired_at=self._clock())
+        try:
+            claims = await self._delete_matching(query)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("purge_expired", exc)
+            return deleted
+        logger.debug("purged %d expired claims from %s", claims, self._index_name)
+        return deleted

@@ -1,0 +1,270 @@
+# Generated from langchain_es_cache/_async/graph.py: do not edit.
+# Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
+"""The LangGraph node cache, written once as async code; the sync twin is generated."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from elasticsearch import Elasticsearch
+from elasticsearch.helpers import streaming_bulk
+
+from langchain_es_cache._common import graph as entries
+from langchain_es_cache._common.batching import (
+    MAX_BYTES_PER_REQUEST,
+    MAX_DOCS_PER_REQUEST,
+    chunked,
+)
+from langchain_es_cache._common.documents import utc_now
+from langchain_es_cache._common.failures import ES_ERRORS
+from langchain_es_cache._common.responses import bulk_failure
+from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._twins import GraphBaseCache
+from langchain_es_cache.types import Clock, OnError
+
+try:
+    from langgraph.cache.base import BaseCache as LangGraphCache
+except ImportError as exc:  # LangGraph is an optional dependency
+    raise entries.missing_langgraph("ElasticsearchGraphCache", exc) from exc
+
+if TYPE_CHECKING:
+    from langgraph.cache.base import FullKey, Namespace
+    from langgraph.checkpoint.serde.base import SerializerProtocol
+
+
+class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
+    """LangGraph node cache stored in Elasticsearch.
+
+    Hand it to ``graph.compile(cache=...)``; nodes added with a
+    ``CachePolicy`` are then served from it. One document per
+    ``(namespace, key)``, with the id given by
+    `langchain_es_cache._common.graph.entry_id`. The async class serves async
+    graph runs only (``invoke``, ``stream``); the sync class serves sync and
+    async runs alike.
+    """
+
+    MAPPING = entries.GRAPH_CACHE_MAPPING
+
+    def __init__(
+        self,
+        index_name: str,
+        *,
+        serde: SerializerProtocol | None = None,
+        metadata: dict[str, Any] | None = None,
+        client: Elasticsearch | None = None,
+        es_url: str | None = None,
+        es_cloud_id: str | None = None,
+        es_user: str | None = None,
+        es_api_key: str | None = None,
+        es_password: str | None = None,
+        on_error: OnError = "raise",
+        clock: Clock = utc_now,
+    ) -> None:
+        """Validate the settings; no request is sent until first use.
+
+        Args:
+            index_name: Index or alias holding the cache; created on first write.
+            serde: LangGraph serializer of the values (``dumps_typed`` and
+                ``loads_typed``); LangGraph's default when omitted.
+            metadata: JSON-serializable dict stored with every entry.
+            client: A client of your own; never closed or changed by the cache.
+            es_url: URL of the cluster, when the cache creates its own client.
+            es_cloud_id: Elastic Cloud id, instead of `es_url`.
+            es_user: User for basic authentication, with `es_password`.
+            es_api_key: Encoded API key, instead of user and password.
+            es_password: Password for `es_user`.
+            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
+                ``"warn"``: log it; a read then finds nothing, and the graph
+                runs its nodes.
+            clock: Returns the current aware datetime; for tests.
+        """
+        entries.validate_serde(serde)
+        super().__init__(
+            index_name,
+            client=client,
+            es_url=es_url,
+            es_cloud_id=es_cloud_id,
+            es_user=es_user,
+            es_api_key=es_api_key,
+            es_password=es_password,
+            store_input=True,
+            metadata=metadata,
+            namespace=None,
+            ttl=None,
+            on_error=on_error,
+            clock=clock,
+        )
+        # Sets `serde`, or keeps LangGraph's class-level default.
+        LangGraphCache.__init__(self, serde=serde)
+
+    def build_document(
+        self, namespace: Namespace, key: str, value: Any, ttl: int | None = None
+    ) -> dict[str, Any]:
+        """Return the document that `set` stores for this entry."""
+        entries.validate_full_key((namespace, key))
+        return entries.build_document(
+            namespace,
+            key,
+            self.serde.dumps_typed(value),
+            ttl=entries.validate_entry_ttl(ttl),
+            metadata=self._metadata,
+            now=self._clock(),
+        )
+
+    def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
+        """Return the cached value of each key found and not expired.
+
+        One realtime ``mget`` (per 500 keys), never a search. An entry that
+        cannot be read back is a miss, logged as a warning.
+        """
+        ids = {
+            entries.entry_id(*entries.validate_full_key(full_key)): full_key
+            for full_key in keys
+        }
+        sources: dict[str, Mapping[str, Any]] = {}
+        try:
+            for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
+                sources.update(self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS))
+        except ES_ERRORS as exc:
+            self._outcomes.failed("get", exc)
+            return {}
+        now = self._clock()
+        found: dict[FullKey, Any] = {}
+        for doc_id, full_key in ids.items():
+            source = sources.get(doc_id)
+            if source is not None:
+                self._read(found, full_key, doc_id, source, now)
+        self._outcomes.count("hits", len(found))
+        self._outcomes.count("misses", len(ids) - len(found))
+        return found
+
+    def _read(
+        self,
+        found: dict[FullKey, Any],
+        full_key: FullKey,
+        doc_id: str,
+        source: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        typed = entries.stored_value(
+            source, now=now, index=self._index_name, doc_id=doc_id
+        )
+        if typed is None:
+            return
+        try:
+            found[full_key] = self.serde.loads_typed(typed)
+        except Exception as exc:
+            # Another serializer's entry, or a corrupt one: a miss, never an
+            # exception inside the graph run.
+            entries.logger.warning(
+                "ignoring unreadable graph cache entry %s in index %s: %s: %s",
+                doc_id,
+                self._index_name,
+                type(exc).__name__,
+                exc,
+            )
+
+    def set(self, pairs: Mapping[FullKey, tuple[Any, int | None]]) -> None:
+        """Store each value with its ttl in seconds (`None`: no expiry).
+
+        One bulk request (per 500 entries or 10 MB). Every entry is checked and
+        serialized before anything is written.
+        """
+        if not isinstance(pairs, Mapping):
+            raise TypeError(
+                "set() takes a mapping {(namespace, key): (value, ttl)}, "
+                f"not {type(pairs).__name__}"
+            )
+        now = self._clock()
+        actions: list[dict[str, Any]] = []
+        names: dict[str, str] = {}
+        for full_key, entry in pairs.items():
+            namespace, key = entries.validate_full_key(full_key)
+            if not isinstance(entry, tuple) or len(entry) != 2:
+                raise TypeError("set() takes {(namespace, key): (value, ttl)}")
+            value, ttl = entry
+            doc_id = entries.entry_id(namespace, key)
+            names[doc_id] = entries.describe_key(full_key)
+            document = entries.build_document(
+                namespace,
+                key,
+                self.serde.dumps_typed(value),
+                ttl=entries.validate_entry_ttl(ttl),
+                metadata=self._metadata,
+                now=now,
+            )
+            actions.append(
+                {"_index": self._index_name, "_id": doc_id, "_source": document}
+            )
+        if not actions:
+            return
+        try:
+            alias = self.is_alias()
+            failed = self._bulk(actions, names, require_alias=alias)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("set", exc)
+            return
+        self._outcomes.count("writes", len(actions) - len(failed))
+        if failed:
+            self._outcomes.failed("set", entries.write_error(failed))
+
+    def _bulk(
+        self,
+        actions: Iterable[dict[str, Any]],
+        names: dict[str, str],
+        **kwargs: Any,
+    ) -> list[tuple[str, str]]:
+        """Run the bulk writes; return ``(entry, reason)`` of each failed one."""
+        failures: list[tuple[str, str]] = []
+        for _, item in streaming_bulk(
+            self._client,
+            actions,
+            chunk_size=MAX_DOCS_PER_REQUEST,
+            max_chunk_bytes=MAX_BYTES_PER_REQUEST,
+            raise_on_error=False,
+            **kwargs,
+        ):
+            failure = bulk_failure(item)
+            if failure is not None:
+                doc_id, reason = failure
+                failures.append((names.get(doc_id, doc_id), reason))
+        return failures
+
+    def clear(self, namespaces: Sequence[Namespace] | None = None) -> None:
+        """Delete every graph entry, or exactly those of the given namespaces.
+
+        A namespace that merely shares a prefix with a given one is kept.
+        ``[]`` deletes nothing. Logs how many entries were deleted.
+        """
+        if namespaces is None:
+            queries = [entries.clear_query(None)]
+        else:
+            ids = sorted(
+                set(map(entries.namespace_id, entries.validate_namespaces(namespaces)))
+            )
+            queries = [
+                entries.clear_query(chunk)
+                for chunk in chunked(ids, entries.CLEAR_TERMS)
+            ]
+        deleted = 0
+        try:
+            for query in queries:
+                deleted += self._delete_matching(query)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("clear", exc)
+            return
+        entries.logger.info("cleared %d entries from %s", deleted, self._index_name)
+
+    def purge_expired(self) -> int:
+        """Delete the entries past their ttl; return how many."""
+        try:
+            deleted = self._delete_matching(entries.expired_query(self._clock()))
+        except ES_ERRORS as exc:
+            self._outcomes.failed("purge_expired", exc)
+            return 0
+        entries.logger.info(
+            "purged %d expired entries from %s", deleted, self._index_name
+        )
+        return deleted
