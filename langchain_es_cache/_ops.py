@@ -34,6 +34,7 @@ from langchain_es_cache._common.failures import api_error, wrong_client_error
 from langchain_es_cache._common.migration import Kind
 from langchain_es_cache._common.queries import clear_query, namespace_filter
 from langchain_es_cache._common.responses import bulk_failure
+from langchain_es_cache._common.single_flight import ENTRIES_ONLY
 from langchain_es_cache._common.validation import (
     validate_flag,
     validate_index_name,
@@ -310,14 +311,19 @@ def index_stats(
         index=index,
         size=0,
         track_total_hits=True,
+        # single_flight's claims are not entries: counted apart.
+        query=ENTRIES_ONLY,
         aggs=inspection.stats_aggregations(top),
     )
+    claims = client.count(index=index, query={"exists": {"field": "claim_expires"}})
     try:
         store = client.indices.stats(index=index, metric="store")
         size: int | None = int(store["_all"]["primaries"]["store"]["size_in_bytes"])
     except AuthorizationException:
         size = None
-    return inspection.read_stats(index, kind, response.body, size)
+    return inspection.read_stats(
+        index, kind, response.body, size, claims=int(claims["count"])
+    )
 
 
 # --- access check ---
@@ -416,9 +422,10 @@ def selection_query(
     if all_namespaces:
         if namespace is not None:
             raise ValueError("pass a namespace or all namespaces, not both")
-        # clear_query puts the namespace clause first.
+        # clear_query puts the namespace clause first. In every namespace,
+        # single_flight's claims (namespace "") are still not entries.
         assert clauses[0] == namespace_filter(None)
-        del clauses[0]
+        clauses[0] = ENTRIES_ONLY
     if llm_string_hash is not None:
         clauses.append({"term": {"llm_string_hash": llm_string_hash}})
     return {"bool": {"filter": clauses}}

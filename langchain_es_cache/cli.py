@@ -182,6 +182,7 @@ def cmd_stats(args: argparse.Namespace, client: Elasticsearch) -> int:
                 ("index", stats.index),
                 ("kind", stats.kind),
                 ("entries", stats.entries),
+                ("claims", stats.claims),
                 ("size", _size(stats.size_bytes)),
                 ("oldest", stats.oldest),
                 ("newest", stats.newest),

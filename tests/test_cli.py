@@ -22,6 +22,7 @@ from langchain_es_cache import (
     __version__,
 )
 from langchain_es_cache._common.keys import llm_string_hash
+from langchain_es_cache._common.single_flight import ENTRIES_ONLY
 from tests import cli_run
 from tests.cli_run import environment, failure, ok_json, run
 from tests.clock import FakeClock
@@ -39,8 +40,15 @@ def env(es_conn: es_server.Connection) -> dict[str, str]:
 
 
 def count(admin: Elasticsearch, index: str) -> int:
+    """Entries in `index` (not single_flight's claims)."""
     admin.indices.refresh(index=index)
-    return int(admin.count(index=index)["count"])
+    return int(admin.count(index=index, query=ENTRIES_ONLY)["count"])
+
+
+def claims(admin: Elasticsearch, index: str) -> int:
+    admin.indices.refresh(index=index)
+    query = {"exists": {"field": "claim_expires"}}
+    return int(admin.count(index=index, query=query)["count"])
 
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0) - timedelta(minutes=1)
@@ -71,6 +79,9 @@ def filled(admin: Elasticsearch, index_name: str) -> Iterator[str]:
     )
     for prompt in ("one", "two"):
         scoped.update(prompt, OTHER_LLM, [Generation(text=prompt)])
+    # A miss of a single_flight cache leaves its claim: never an entry.
+    claimer = ElasticsearchCache(index_name, client=admin, single_flight=60)
+    assert claimer.lookup("unanswered", OTHER_LLM) is None
     admin.indices.refresh(index=index_name)  # stats counts what is searchable
     yield index_name
 
@@ -100,6 +111,7 @@ def test_stats(env: dict[str, str], filled: str) -> None:
     stats = ok_json("stats", filled, env=env)
     assert stats["kind"] == "LLM cache"
     assert stats["entries"] == 5
+    assert stats["claims"] == 1
     assert stats["size_bytes"] > 0
     assert stats["oldest"] == iso(NOW - timedelta(days=1))
     assert stats["newest"] == iso(NOW)
@@ -320,6 +332,7 @@ def test_clear_filters(env: dict[str, str], admin: Elasticsearch, filled: str) -
     )
     assert llm["deleted"] == 3
     assert count(admin, filled) == 1
+    assert claims(admin, filled) == 1
 
 
 def test_clear_arguments_are_checked(env: dict[str, str], filled: str) -> None:
@@ -362,6 +375,7 @@ def test_purge_expired(env: dict[str, str], admin: Elasticsearch, filled: str) -
     )
     assert every["deleted"] == 4
     assert count(admin, filled) == 0
+    assert claims(admin, filled) == 1  # claims expire on their own
     result = run("purge-expired", filled, env=env)
     assert result.returncode == 2 and "--ttl" in result.stderr
 

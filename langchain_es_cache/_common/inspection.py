@@ -122,7 +122,8 @@ class IndexStats:
     ``*_other`` counts are the entries in the groups not listed. ``key`` of a
     configuration is its ``llm_string_hash``; ``model`` is read from a stored
     ``llm_params`` where there is one. ``size_bytes`` is `None` without the
-    ``monitor`` privilege. Times are UTC ISO-8601.
+    ``monitor`` privilege. Times are UTC ISO-8601. ``claims`` counts
+    `single_flight`'s claims, which are not entries.
     """
 
     index: str
@@ -136,6 +137,7 @@ class IndexStats:
     configurations: list[Group] = field(default_factory=list)
     configurations_other: int = 0
     configuration_count: int = 0
+    claims: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -155,6 +157,8 @@ def read_stats(
     kind: str,
     response: Mapping[str, Any],
     size_bytes: int | None,
+    *,
+    claims: int = 0,
 ) -> IndexStats:
     """Build `IndexStats` from the search answer to `stats_aggregations`."""
     aggs = response.get("aggregations", {})
@@ -189,6 +193,7 @@ def read_stats(
         configurations=configurations,
         configurations_other=int(aggs["configurations"].get("sum_other_doc_count", 0)),
         configuration_count=int(aggs["configuration_count"].get("value", 0)),
+        claims=claims,
     )
 
 
