@@ -376,6 +376,23 @@ def test_parse_bad_duration(text: str) -> None:
         inspection.parse_duration(text)
 
 
+@pytest.mark.parametrize(
+    ("fields", "kind"),
+    [
+        (["llm_output", "llm_string_hash"], "LLM cache"),
+        (["llm_output", "llm_string_hash", "llm_input_vector"], "semantic LLM cache"),
+        (["vector_dump", "key_prefix"], "embeddings cache"),
+        (["value_dump", "graph_namespace_id"], "LangGraph node cache"),
+        (["llm_output", "timestamp"], "langchain-elasticsearch LLM cache"),
+        (["vector_dump"], "langchain-elasticsearch embeddings cache"),
+        ([], "unknown"),
+    ],
+)
+def test_index_kind(fields: list[str], kind: str) -> None:
+    mappings = {"i1": {"mappings": {"properties": {f: {} for f in fields}}}}
+    assert inspection.index_kind(inspection.merged_properties(mappings)) == kind
+
+
 def test_privilege_checks() -> None:
     only_read_write = {"read": True, "write": True}
     checks = {

@@ -63,6 +63,8 @@ def index_kind(properties: Mapping[str, Any]) -> str:
         return "LLM cache"
     if "key_prefix" in properties:
         return "embeddings cache"
+    if "graph_namespace_id" in properties:
+        return "LangGraph node cache"
     if "llm_output" in properties:
         return "langchain-elasticsearch LLM cache"
     if "vector_dump" in properties:
