@@ -389,7 +389,9 @@ def test_parse_bad_duration(text: str) -> None:
     ],
 )
 def test_index_kind(fields: list[str], kind: str) -> None:
-    mappings = {"i1": {"mappings": {"properties": {f: {} for f in fields}}}}
+    mappings: dict[str, Any] = {
+        "i1": {"mappings": {"properties": {f: {} for f in fields}}}
+    }
     assert inspection.index_kind(inspection.merged_properties(mappings)) == kind
 
 
