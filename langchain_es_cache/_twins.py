@@ -9,13 +9,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import logging
 import threading
+import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.caches import BaseCache as LangChainBaseCache
 from langchain_core.stores import ByteStore
@@ -30,16 +33,143 @@ __all__ = [
     "AsyncBaseCache",
     "AsyncByteStore",
     "AsyncCaller",
+    "AsyncClients",
     "AsyncGraphBaseCache",
     "AsyncIndexLock",
     "AsyncSignal",
     "BaseCache",
     "ByteStore",
     "Caller",
+    "Clients",
     "GraphBaseCache",
     "IndexLock",
     "Signal",
+    "async_sleep",
+    "sleep",
 ]
+
+logger = logging.getLogger("langchain_es_cache")
+
+CLOSE_TIMEOUT = 30.0
+"""Seconds `AsyncClients.aclose` waits for another thread's loop to close its client."""
+
+
+async def async_sleep(seconds: float) -> None:
+    """Wait `seconds` without blocking the event loop."""
+    await asyncio.sleep(seconds)
+
+
+def sleep(seconds: float) -> None:
+    """Wait `seconds` (the sync `async_sleep`)."""
+    time.sleep(seconds)
+
+
+class AsyncClients:
+    """The clients an async cache creates: one per event loop, each closed with it.
+
+    A client's connections belong to the event loop that opened them, and a
+    cache object may serve several loops in turn (one ``asyncio.run`` after
+    another) or at once (threads running loops of their own). Each loop gets a
+    client of its own at first use, closed when the loop shuts down its async
+    generators (``asyncio.run``, ``asyncio.Runner`` and pytest-asyncio do), or
+    by `aclose`. A loop closed without that leaves its client to the garbage
+    collector.
+    """
+
+    def __init__(self, factory: Callable[[], AsyncElasticsearch]) -> None:
+        # Built now, so bad settings fail at construction; it binds to no loop
+        # until its first request.
+        self._spare: AsyncElasticsearch | None = factory()
+        self._factory = factory
+        self._clients: dict[
+            asyncio.AbstractEventLoop,
+            tuple[AsyncElasticsearch, AsyncGenerator[None, None]],
+        ] = {}
+        self._guard = threading.Lock()
+
+    def current(self) -> AsyncElasticsearch:
+        """The running loop's client, created at its first use."""
+        loop = asyncio.get_running_loop()
+        entry = self._clients.get(loop)
+        if entry is not None:
+            return entry[0]
+        with self._guard:
+            entry = self._clients.get(loop)
+            if entry is None:
+                # Loops closed without shutting down their async generators:
+                # their clients cannot be closed any more, only forgotten.
+                for gone in [other for other in self._clients if other.is_closed()]:
+                    del self._clients[gone]
+                client, self._spare = self._spare or self._factory(), None
+                closer = self._closer(loop, client)
+                _start_in_running_loop(closer)
+                entry = self._clients[loop] = (client, closer)
+        return entry[0]
+
+    async def _closer(
+        self, loop: asyncio.AbstractEventLoop, client: AsyncElasticsearch
+    ) -> AsyncGenerator[None, None]:
+        """Waits at its yield; finalized by its loop's shutdown (or `aclose`),
+        it closes `client` while the loop still runs."""
+        try:
+            yield
+        finally:
+            with self._guard:
+                if self._clients.get(loop, (None,))[0] is client:
+                    del self._clients[loop]
+            await client.close()
+
+    async def aclose(self) -> None:
+        """Close every client: the running loop's here, another running loop's
+        in that loop (waiting at most `CLOSE_TIMEOUT`); a loop that is not
+        running closes its own when it shuts down."""
+        if self._spare is not None:
+            await self._spare.close()
+            self._spare = None
+        current = asyncio.get_running_loop()
+        with self._guard:
+            entries = list(self._clients.items())
+        for loop, (_, closer) in entries:
+            if loop is current:
+                await closer.aclose()
+            elif loop.is_running():
+                done = asyncio.run_coroutine_threadsafe(_finalize(closer), loop)
+                try:
+                    await asyncio.wait_for(asyncio.wrap_future(done), CLOSE_TIMEOUT)
+                except asyncio.TimeoutError:
+                    logger.warning("a client of another event loop was not closed")
+
+
+def _start_in_running_loop(generator: AsyncGenerator[None, None]) -> None:
+    """Run `generator` to its first ``yield`` now, without awaiting.
+
+    Its first iteration registers it with the running loop, which finalizes
+    the async generators it knows when it shuts down. It must not await
+    before that ``yield``.
+    """
+    step = generator.asend(None)
+    try:
+        step.send(None)
+    except StopIteration:
+        return
+    raise RuntimeError("the generator awaited before its first yield")
+
+
+async def _finalize(generator: AsyncGenerator[None, None]) -> None:
+    await generator.aclose()
+
+
+class Clients:
+    """The client a sync cache creates (the sync `AsyncClients`)."""
+
+    def __init__(self, factory: Callable[[], Elasticsearch]) -> None:
+        self._client = factory()
+
+    def current(self) -> Elasticsearch:
+        return self._client
+
+    def close(self) -> None:
+        self._client.close()
 
 
 class AsyncIndexLock:

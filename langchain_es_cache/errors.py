@@ -8,8 +8,11 @@ class CacheError(Exception):
     """A cache operation failed in Elasticsearch; ``__cause__`` holds the reason."""
 
 
-class MappingConflictError(ValueError):
-    """The cache's index exists with fields the cache cannot use."""
+class MappingConflictError(CacheError, ValueError):
+    """The cache's index exists with fields the cache cannot use.
+
+    A `CacheError`, so `on_error` decides what becomes of it.
+    """
 
 
 class MigrationError(ValueError):

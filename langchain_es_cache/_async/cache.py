@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, BadRequestError, NotFoundError
+from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache._async.flight import AsyncSingleFlightIndex
@@ -16,8 +16,13 @@ from langchain_es_cache._common.documents import (
     parse_generations,
     utc_now,
 )
-from langchain_es_cache._common.failures import ES_ERRORS, is_multi_index_error
+from langchain_es_cache._common.failures import (
+    ES_ERRORS,
+    api_error,
+    is_multi_index_error,
+)
 from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.lifecycle import SHARD_START_WAITS, is_shard_starting
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
 from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
@@ -25,7 +30,7 @@ from langchain_es_cache._common.validation import (
     validate_flag,
     validate_refresh,
 )
-from langchain_es_cache._twins import AsyncBaseCache
+from langchain_es_cache._twins import AsyncBaseCache, async_sleep
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
@@ -78,8 +83,9 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
             ttl: Entries older than this (seconds or `timedelta`) are misses.
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it and go on as on a miss.
-            refresh: Refresh after each write (`True`, ``"wait_for"``) so that
-                searches of your own see it; lookups never need it.
+            refresh: Refresh after each write, clear and purge (`True`,
+                ``"wait_for"``) so that searches of your own see them at once;
+                lookups never need it.
             single_flight: Seconds or `timedelta`: a miss claims its key for
                 this long, and lookups of that key, in any process, wait for
                 the claimer's answer instead of calling the model too.
@@ -147,8 +153,10 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
     async def _fetch(self, key: str) -> Mapping[str, Any] | None:
         """Realtime-read the newest copy of `key`: one ``get``, the hot path
         (measured faster than a one-document ``mget``), until an alias over
-        several indices makes the shared multi-index read necessary."""
-        if not self._multi_index:
+        several indices makes the shared multi-index read necessary. A shard
+        that is starting is read again after a wait (`SHARD_START_WAITS`)."""
+        waits = iter(SHARD_START_WAITS)
+        while not self._multi_index:
             try:
                 doc = await self._client.get(
                     index=self._index_name,
@@ -161,6 +169,11 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
                 if not is_multi_index_error(exc):
                     raise
                 self._multi_index = True
+            except ApiError as exc:
+                wait = next(waits, None)
+                if wait is None or not is_shard_starting(api_error(exc)):
+                    raise
+                await async_sleep(wait)
             else:
                 source: Mapping[str, Any] | None = doc.get("_source")
                 return source

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import aclosing
 from datetime import datetime, timedelta
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch, NotFoundError
+from elasticsearch import AsyncElasticsearch
 from elasticsearch.helpers import async_streaming_bulk
 
 from langchain_es_cache._async.index import AsyncCacheIndex
@@ -177,15 +177,8 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = await self.is_alias()
-            await self._bulk(
-                "mset",
-                self._index_actions(pairs, keys),
-                keys,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-            )
+            alias = await self._prepared()
+            await self._write_pairs(pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
@@ -194,6 +187,28 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             self._outcomes.failed("mset", exc)
             return
         self._outcomes.count("writes", len(pairs))
+
+    async def _write_pairs(
+        self,
+        pairs: Sequence[tuple[str, bytes]],
+        keys: dict[str, str],
+        alias: bool,
+    ) -> None:
+        """Bulk-write `pairs` (`_bulk_index`); raise `StoreWriteError` naming
+        the keys that failed."""
+
+        def actions(ids: set[str] | None) -> Iterable[dict[str, Any]]:
+            if ids is None:
+                return self._index_actions(pairs, keys)
+            again = [(key, value) for key, value in pairs if self._id(key) in ids]
+            return self._index_actions(again, keys)
+
+        failures = await self._bulk_index(actions, alias=alias)
+        if failures:
+            raise StoreWriteError(
+                "mset",
+                [(keys.get(doc_id, doc_id), reason) for doc_id, reason in failures],
+            )
 
     def _index_actions(
         self, pairs: Iterable[tuple[str, bytes]], keys: dict[str, str]
@@ -205,6 +220,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                 "_op_type": "index",
                 "_index": self._index_name,
                 "_id": doc_id,
+                # Built as its request is sent: the timestamp is the send time.
                 "_source": self.build_document(key, value),
             }
 
@@ -224,18 +240,17 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                 for doc_id in names
                 for index in indices
             )
-            await self._bulk("mdelete", actions, names)
+            failures = self._failures(await self._bulk(actions), names)
+            if failures:
+                raise StoreWriteError("mdelete", failures)
         except ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
 
     async def _bulk(
-        self,
-        operation: str,
-        actions: Iterable[dict[str, Any]],
-        keys: dict[str, str],
-        **kwargs: Any,
-    ) -> None:
-        failures: list[tuple[str, str]] = []
+        self, actions: Iterable[dict[str, Any]], **kwargs: Any
+    ) -> list[dict[str, Any]]:
+        """Send `actions` in bounded requests; return the items that failed."""
+        failed = []
         async for _, item in async_streaming_bulk(
             self._client,
             actions,
@@ -244,12 +259,22 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             raise_on_error=False,
             **kwargs,
         ):
+            if bulk_failure(item) is not None:
+                failed.append(item)
+        return failed
+
+    @staticmethod
+    def _failures(
+        items: Iterable[dict[str, Any]], keys: dict[str, str]
+    ) -> list[tuple[str, str]]:
+        """``(key, reason)`` of each failed bulk item."""
+        failures = []
+        for item in items:
             failure = bulk_failure(item)
             if failure is not None:
                 doc_id, reason = failure
                 failures.append((keys.get(doc_id, doc_id), reason))
-        if failures:
-            raise StoreWriteError(operation, failures)
+        return failures
 
     async def ayield_keys(self, *, prefix: str | None = None) -> AsyncIterator[str]:
         """Stream every stored key of the namespace that starts with `prefix`.
@@ -272,10 +297,8 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             self._outcomes.failed("yield_keys", exc)
 
     async def _stream_keys(self, prefix: str | None) -> AsyncIterator[str]:
-        try:
-            # A scan only sees refreshed documents: make recent writes visible.
-            await self._client.indices.refresh(index=self._index_name)
-        except NotFoundError:
+        # A scan only sees refreshed documents: make recent writes visible.
+        if not await self._refresh_index():
             return
         indices = await self._indices()
         now = self._clock()

@@ -20,6 +20,7 @@ from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.mappings import LOOKUP_FIELDS
 from langchain_es_cache._common.responses import (
     bulk_failure,
+    is_conflict,
     is_multi_index_doc_error,
     mget_doc_error,
     newest_source,
@@ -216,35 +217,33 @@ class AsyncSingleFlightIndex(AsyncCacheIndex):
         return document, expires
 
     async def _create_claim(self, key: str) -> Claim | None:
-        """Create the claim on `key`; `None` if another caller holds one."""
-        alias = await self.is_alias()
+        """Create the claim on `key`; `None` if another caller holds one.
+
+        Written like an entry (`_write`): an index without the cache's mapping
+        refuses it rather than mapping ``namespace`` by guesswork.
+        """
         document, expires = self._claim_document()
-        try:
-            response = await self._client.index(
-                index=self._index_name,
-                id=claim_id(key),
-                document=document,
-                op_type="create",
-                require_alias=alias,
-            )
-        except ConflictError:
+        (item,) = await self._write(claim_id(key), document, False, op="create")
+        if is_conflict(item):
             return None
-        return written_claim(response.body, expires)
+        return written_claim(next(iter(item.values())), expires)
 
     async def _take_over(self, key: str, expired: Claim) -> Claim | None:
         """Replace the `expired` claim on `key`, unless someone changed it first."""
         document, expires = self._claim_document()
-        try:
-            response = await self._client.index(
-                index=expired.index,
-                id=claim_id(key),
-                document=document,
-                if_seq_no=expired.seq_no,
-                if_primary_term=expired.primary_term,
-            )
-        except ConflictError:
+        (item,) = await self._write(
+            claim_id(key),
+            document,
+            False,
+            target=expired.index,
+            conditions={
+                "if_seq_no": expired.seq_no,
+                "if_primary_term": expired.primary_term,
+            },
+        )
+        if is_conflict(item):
             return None
-        return written_claim(response.body, expires)
+        return written_claim(next(iter(item.values())), expires)
 
     async def _delete_claim(self, key: str, claim: Claim) -> None:
         """Delete `claim` on `key` if it is still the one written."""
@@ -329,33 +328,16 @@ class AsyncSingleFlightIndex(AsyncCacheIndex):
         (same shard, in order), so its waiters find the answer.
         """
         try:
-            alias = await self.is_alias()
-            response = await self._client.bulk(
-                operations=[
-                    {
-                        "index": {
-                            "_index": self._index_name,
-                            "_id": doc_id,
-                            "require_alias": alias,
-                        }
-                    },
-                    document,
-                    {
-                        "delete": {
-                            "_index": claim.index,
-                            "_id": claim_id(doc_id),
-                        }
-                    },
-                ],
-                refresh=refresh,
+            items = await self._write(
+                doc_id,
+                document,
+                refresh,
+                then=[{"delete": {"_index": claim.index, "_id": claim_id(doc_id)}}],
             )
-            failure = bulk_failure(response["items"][0])
-            if failure is not None:
-                raise CacheError(f"index failed: {failure[1]}")
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
-        released = bulk_failure(response["items"][1])
+        released = bulk_failure(items[1])
         if released is not None:
             # It expires by itself.
             logger.debug("claim on %s not deleted: %s", doc_id, released[1])

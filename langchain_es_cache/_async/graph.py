@@ -2,23 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from elasticsearch import AsyncElasticsearch
-from elasticsearch.helpers import async_streaming_bulk
 
 from langchain_es_cache._async.index import AsyncCacheIndex
 from langchain_es_cache._common import graph as entries
 from langchain_es_cache._common.batching import (
-    MAX_BYTES_PER_REQUEST,
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
 from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import ES_ERRORS
-from langchain_es_cache._common.responses import bulk_failure
 from langchain_es_cache._twins import AsyncGraphBaseCache
 from langchain_es_cache.types import Clock, OnError
 
@@ -203,36 +200,18 @@ class AsyncElasticsearchGraphCache(
         if not actions:
             return
         try:
-            alias = await self.is_alias()
-            failed = await self._bulk(actions, names, require_alias=alias)
+            alias = await self._prepared()
+            failures = await self._bulk_index(
+                lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
+                alias=alias,
+            )
         except ES_ERRORS as exc:
             self._outcomes.failed("set", exc)
             return
+        failed = [(names.get(doc_id, doc_id), reason) for doc_id, reason in failures]
         self._outcomes.count("writes", len(actions) - len(failed))
         if failed:
             self._outcomes.failed("set", entries.write_error(failed))
-
-    async def _bulk(
-        self,
-        actions: Iterable[dict[str, Any]],
-        names: dict[str, str],
-        **kwargs: Any,
-    ) -> list[tuple[str, str]]:
-        """Run the bulk writes; return ``(entry, reason)`` of each failed one."""
-        failures: list[tuple[str, str]] = []
-        async for _, item in async_streaming_bulk(
-            self._client,
-            actions,
-            chunk_size=MAX_DOCS_PER_REQUEST,
-            max_chunk_bytes=MAX_BYTES_PER_REQUEST,
-            raise_on_error=False,
-            **kwargs,
-        ):
-            failure = bulk_failure(item)
-            if failure is not None:
-                doc_id, reason = failure
-                failures.append((names.get(doc_id, doc_id), reason))
-        return failures
 
     async def aclear(self, namespaces: Sequence[Namespace] | None = None) -> None:
         """Delete every graph entry, or exactly those of the given namespaces.

@@ -3,31 +3,60 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from contextlib import aclosing
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar, cast
 
 from elasticsearch import (
+    ApiError,
     AsyncElasticsearch,
     AuthorizationException,
     BadRequestError,
     NotFoundError,
+    TransportError,
 )
-from elasticsearch.helpers import async_bulk, async_scan
+from elasticsearch.helpers import async_scan, async_streaming_bulk, expand_action
 from typing_extensions import Self
 
-from langchain_es_cache._common.batching import MAX_DOCS_PER_REQUEST, chunked
+from langchain_es_cache._common.batching import (
+    MAX_BYTES_PER_REQUEST,
+    MAX_DOCS_PER_REQUEST,
+    chunked,
+)
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
+    api_error,
+    client_server_mismatch,
     is_error_type,
     mapping_conflict,
     wrong_client_error,
 )
+from langchain_es_cache._common.lifecycle import (
+    SHARD_START_WAITS,
+    WRITE_ATTEMPTS,
+    ShardsStarting,
+    failed_deletes,
+    index_header,
+    index_vanished,
+    is_shard_starting,
+    item_id,
+    stamped,
+    unprepared_index,
+)
 from langchain_es_cache._common.queries import clear_query, purge_query
 from langchain_es_cache._common.responses import (
+    bulk_failure,
+    is_conflict,
     is_multi_index_doc_error,
     mget_doc_error,
     newest_by_id,
@@ -42,7 +71,7 @@ from langchain_es_cache._common.validation import (
     validate_on_error,
     validate_ttl,
 )
-from langchain_es_cache._twins import AsyncIndexLock
+from langchain_es_cache._twins import AsyncClients, AsyncIndexLock, async_sleep
 from langchain_es_cache.errors import CacheError
 from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
 
@@ -52,9 +81,11 @@ logger = logging.getLogger("langchain_es_cache")
 class AsyncCacheIndex:
     """Owns the connection and prepares the index; subclasses add the cache API.
 
-    A client the class creates from credentials is closed by `aclose` and
-    ``async with``; a client passed in is used through ``options()`` (so never
-    changed) and never closed.
+    The clients the class creates from credentials (`AsyncClients`) are closed
+    by `aclose` and ``async with``; a client passed in is used through
+    ``options()`` (so never changed) and never closed. A write refused by an
+    index for lacking the cache's mapping (`lifecycle.NOT_PREPARED_TEMPLATE`)
+    puts the mapping on that index and is sent again.
     """
 
     MAPPING: ClassVar[dict[str, Any]]
@@ -92,21 +123,36 @@ class AsyncCacheIndex:
             es_api_key=es_api_key,
             es_password=es_password,
         )
+        self._owned_clients: AsyncClients | None = None
+        self._given_client: AsyncElasticsearch | None = None
         if client is None:
-            self._owned_client: AsyncElasticsearch | None = AsyncElasticsearch(
-                **settings or {}
+            self._owned_clients = AsyncClients(
+                lambda: AsyncElasticsearch(**settings or {})
             )
-            self._client = self._owned_client
         else:
             if not isinstance(client, AsyncElasticsearch):
                 raise wrong_client_error(AsyncElasticsearch, client)
-            self._owned_client = None
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
-            self._client = client.options(headers={"user-agent": USER_AGENT})
+            self._given_client = client.options(headers={"user-agent": USER_AGENT})
         self._is_alias: bool | None = None
         self._multi_index = False
         self._index_lock = AsyncIndexLock()
+        self._refresh: Refresh = False
+        # Preparations of indices that refused writes: a count, and the count
+        # at each index's latest, so that the writes one new index refuses at
+        # once prepare it once.
+        self._preparations = 0
+        self._prepared_at: dict[str, int] = {}
+        self._may_refresh = True
+
+    @property
+    def _client(self) -> AsyncElasticsearch:
+        """The client to use now: the one passed in, or one the cache created."""
+        if self._given_client is not None:
+            return self._given_client
+        assert self._owned_clients is not None
+        return self._owned_clients.current()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
@@ -124,8 +170,21 @@ class AsyncCacheIndex:
         """Make sure the index exists with the cache's mapping; tell if it is an alias.
 
         The first call creates the index, or puts the mapping on an existing index
-        or on every index behind an alias; the answer is then remembered.
+        or on every index behind an alias; the answer is then remembered. Raises
+        `CacheError`, with Elasticsearch's error as its cause, if that fails.
         """
+        try:
+            return await self._prepared()
+        except (ApiError, TransportError) as exc:
+            mismatch = client_server_mismatch(exc)
+            if mismatch is not None:
+                raise mismatch from exc
+            raise CacheError(
+                f"preparing index {self._index_name!r} failed: {exc}"
+            ) from exc
+
+    async def _prepared(self) -> bool:
+        """`is_alias`, raising Elasticsearch's errors as they are (for `on_error`)."""
         if self._is_alias is None:
             # Many tasks or threads using a fresh cache at once prepare it once,
             # instead of stampeding the master with creates and mappings.
@@ -136,29 +195,54 @@ class AsyncCacheIndex:
 
     async def _prepare_index(self) -> bool:
         try:
-            return await self._create_or_map()
+            behind = await self._alias_indices()
         except AuthorizationException:
-            # Credentials that may write documents but not manage the index: the
-            # index must have been prepared by someone who may. Writes then go
-            # ahead; a write through an alias still lands in its write index.
+            # May neither read index metadata nor search: take it as an index.
+            behind = None
+        try:
+            if behind is None:
+                await self._create_or_map()
+            else:
+                await self._put_mapping(self._index_name)
+        except AuthorizationException as exc:
+            # Credentials that may write documents but not manage the index, or
+            # a read-only index behind an alias. Writes go ahead: an index that
+            # gets them without the cache's mapping refuses them (see _write).
             logger.info(
-                "not allowed to prepare index %s; assuming it is ready",
+                "not allowed to prepare index %s (%s); assuming it is ready",
                 self._index_name,
+                api_error(exc) or exc,
             )
-            return False
+        return behind is not None
 
-    async def _create_or_map(self) -> bool:
-        indices = self._client.indices
+    async def _alias_indices(self) -> list[str] | None:
+        """The indices behind the name if it is an alias; `None` for an index
+        or nothing. Needs the right to read index metadata, or else to search."""
         try:
             # A GET, not a HEAD: an error answer then has a body that says why.
-            await indices.get_alias(name=self._index_name)
+            # Limited to the name, so that indices deleted meanwhile elsewhere
+            # in the cluster cannot make it fail.
+            aliases = await self._client.indices.get_alias(
+                index=self._index_name, name=self._index_name
+            )
         except NotFoundError:
-            pass
-        else:
-            await self._put_mapping()
-            return True
+            return None
+        except AuthorizationException:
+            # field_caps needs only the right to read documents, and names
+            # every concrete index behind the name (even one with no mapping).
+            try:
+                response = await self._client.field_caps(
+                    index=self._index_name, fields="timestamp"
+                )
+            except NotFoundError:
+                return None
+            indices = sorted(response["indices"])
+            return None if indices == [self._index_name] else indices
+        return sorted(aliases)
+
+    async def _create_or_map(self) -> None:
         try:
-            await indices.create(
+            await self._client.indices.create(
                 index=self._index_name, mappings=self.mapping["mappings"]
             )
             logger.debug("created cache index %s", self._index_name)
@@ -166,24 +250,60 @@ class AsyncCacheIndex:
             # Another task, thread or process created it first: fine.
             if not is_error_type(exc, "resource_already_exists_exception"):
                 raise
-            await self._put_mapping()
-        return False
+            await self._put_mapping(self._index_name)
 
-    async def _put_mapping(self) -> None:
+    async def _put_mapping(self, index: str) -> None:
         try:
             await self._client.indices.put_mapping(
-                index=self._index_name, **self.mapping["mappings"]
+                index=index, **self.mapping["mappings"]
             )
         except BadRequestError as exc:
             if not is_error_type(exc, "illegal_argument_exception"):
                 raise
-            raise mapping_conflict(self._index_name, exc) from exc
+            raise mapping_conflict(index, exc) from exc
+
+    async def _prepare_refused(self, index: str, sent_at: int) -> None:
+        """Put the cache's mapping on `index`, which refused a write sent when
+        `_preparations` was `sent_at`, unless it was prepared since."""
+        async with self._index_lock:
+            if self._prepared_at.get(index, -1) > sent_at:
+                return
+            try:
+                await self._put_mapping(index)
+            except NotFoundError:
+                # Deleted again since it refused: the next send meets
+                # whatever index is there then.
+                return
+            except AuthorizationException as exc:
+                raise CacheError(
+                    f"index {index!r} receives the cache's writes but lacks the "
+                    f"cache's mapping, and adding it was refused ({exc}): put "
+                    "the cache's mapping on it (and on an index template for "
+                    "the indices to come)"
+                ) from exc
+            logger.info("put the cache's mapping on index %s", index)
+            self._preparations += 1
+            self._prepared_at[index] = self._preparations
 
     async def _realtime_read(
         self, ids: list[str], fields: list[str]
     ) -> dict[str, Mapping[str, Any]]:
         """Realtime-read `ids` (get/mget, never a search): the newest ``_source``
-        of each one found, reading every index behind an alias."""
+        of each one found, reading every index behind an alias.
+
+        A shard that is starting (a rollover's new index) is read again after
+        a wait (`SHARD_START_WAITS`).
+        """
+        for wait in SHARD_START_WAITS:
+            try:
+                return await self._realtime_read_once(ids, fields)
+            except ShardsStarting:
+                await async_sleep(wait)
+        return await self._realtime_read_once(ids, fields)
+
+    async def _realtime_read_once(
+        self, ids: list[str], fields: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
         if not self._multi_index:
             response = await self._client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
@@ -193,6 +313,8 @@ class AsyncCacheIndex:
             if not errors:
                 return newest_by_id(docs)
             if not any(is_multi_index_doc_error(e) for e in errors):
+                if all(map(is_shard_starting, errors)):
+                    raise ShardsStarting(f"mget failed: {errors[0]}")
                 raise CacheError(f"mget failed: {errors[0]}")
             # A single-index read cannot span an alias's indices: from now on
             # read them all and keep the newest copy.
@@ -211,6 +333,8 @@ class AsyncCacheIndex:
             )
             docs = response["docs"]
             for error in map(mget_doc_error, docs):
+                if is_shard_starting(error):
+                    raise ShardsStarting(f"mget failed: {error}")
                 if error is not None:
                     # A copy we cannot read may be the newest: not a silent miss.
                     raise CacheError(f"mget failed: {error}")
@@ -221,11 +345,7 @@ class AsyncCacheIndex:
         """The indices behind the alias, or the index name itself."""
         if self._is_alias is False:
             return [self._index_name]
-        try:
-            aliases = await self._client.indices.get_alias(name=self._index_name)
-        except NotFoundError:
-            return [self._index_name]
-        return sorted(aliases)
+        return await self._alias_indices() or [self._index_name]
 
     async def _store(
         self, doc_id: str, document: dict[str, Any], *, refresh: Refresh = False
@@ -235,21 +355,142 @@ class AsyncCacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            alias = await self.is_alias()
-            await self._client.index(
-                index=self._index_name,
-                id=doc_id,
-                document=document,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-                refresh=refresh,
-            )
+            await self._write(doc_id, document, refresh)
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
         return True
+
+    async def _write(
+        self,
+        doc_id: str,
+        document: dict[str, Any],
+        refresh: Refresh,
+        *,
+        op: str = "index",
+        target: str | None = None,
+        conditions: Mapping[str, Any] | None = None,
+        then: Sequence[dict[str, Any]] = (),
+    ) -> list[dict[str, Any]]:
+        """One bulk write of `document`, followed by the actions `then`; return
+        the answer's items.
+
+        An entry (``op`` ``index`` under the cache's name) is stamped when sent.
+        `target` names a concrete index instead, `conditions` such as
+        ``if_seq_no`` make the write conditional, and a ``create`` or a
+        conditional write that conflicts is returned, not raised. An index that
+        refuses the write for lacking the cache's mapping gets the mapping, then
+        the write again (as does a write whose index was deleted on its way).
+        """
+        alias = False if target is not None else await self._prepared()
+        fields = self.MAPPING["properties"]
+        conditional = op == "create" or conditions is not None
+        for attempt in range(WRITE_ATTEMPTS):
+            sent_at = self._preparations
+            response = await self._client.bulk(
+                operations=[
+                    index_header(
+                        target or self._index_name,
+                        doc_id,
+                        document,
+                        fields,
+                        require_alias=alias,
+                        op=op,
+                        conditions=conditions,
+                    ),
+                    document if conditional else stamped(document, self._clock()),
+                    *then,
+                ],
+                refresh=refresh,
+            )
+            items: list[dict[str, Any]] = response["items"]
+            item = items[0]
+            failure = bulk_failure(item)
+            if failure is None or (conditional and is_conflict(item)):
+                return items
+            index = unprepared_index(item)
+            # An index deleted under the write: sent again, the write creates
+            # it (never through an alias: require_alias refuses that).
+            vanished = not alias and index_vanished(item)
+            if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
+                raise CacheError(
+                    f"cache update on index {self._index_name!r} failed: {failure[1]}"
+                )
+            if index is not None:
+                await self._prepare_refused(index, sent_at)
+        raise AssertionError("the last attempt returns or raises")
+
+    async def _bulk_index(
+        self,
+        actions: Callable[[set[str] | None], Iterable[dict[str, Any]]],
+        *,
+        alias: bool,
+    ) -> list[tuple[str, str]]:
+        """Bulk-index documents as `_write` indexes one; return ``(id, reason)``
+        of each that failed.
+
+        `actions` gives the index actions (``_index``, ``_id``, ``_source``) of
+        the ids asked for, or of all with `None`: those an index refused for
+        lacking the cache's mapping (or whose index vanished) are sent again
+        once it is prepared.
+        """
+        failures: list[tuple[str, str]] = []
+        pending: set[str] | None = None
+        for attempt in range(WRITE_ATTEMPTS):
+            sent_at = self._preparations
+            refused: dict[str, set[str]] = {}
+            again: set[str] = set()
+            async for _, item in async_streaming_bulk(
+                self._client,
+                actions(pending),
+                chunk_size=MAX_DOCS_PER_REQUEST,
+                max_chunk_bytes=MAX_BYTES_PER_REQUEST,
+                raise_on_error=False,
+                expand_action_callback=self._expand_guarded,
+                # Through an alias, never let a write auto-create an index
+                # named like the alias.
+                require_alias=alias,
+            ):
+                failure = bulk_failure(item)
+                if failure is None:
+                    continue
+                index = unprepared_index(item)
+                vanished = not alias and index_vanished(item)
+                if (index is None and not vanished) or attempt == WRITE_ATTEMPTS - 1:
+                    failures.append(failure)
+                elif index is None:
+                    again.add(item_id(item))
+                else:
+                    refused.setdefault(index, set()).add(item_id(item))
+            for index, ids in refused.items():
+                try:
+                    await self._prepare_refused(index, sent_at)
+                except ES_ERRORS as exc:
+                    failures += [(doc_id, str(exc)) for doc_id in sorted(ids)]
+                else:
+                    again |= ids
+            if not again:
+                break
+            pending = again
+        return failures
+
+    def _expand_guarded(
+        self, action: bytes | str | dict[str, Any]
+    ) -> tuple[dict[str, Any], bytes | dict[str, Any] | None]:
+        """elasticsearch-py's expansion of a bulk action, plus the guard against
+        an index without the cache's mapping (`lifecycle.index_header`)."""
+        header, body = expand_action(action)
+        if "index" in header and isinstance(body, dict):
+            guard = index_header(
+                self._index_name,
+                header["index"].get("_id", ""),
+                body,
+                self.MAPPING["properties"],
+                require_alias=False,
+            )
+            header["index"]["dynamic_templates"] = guard["index"]["dynamic_templates"]
+        return header, body
 
     async def _clear(self, filters: dict[str, Any]) -> bool:
         """Delete the namespace's entries matching `filters` (`clear`'s keywords).
@@ -284,19 +525,55 @@ class AsyncCacheIndex:
         Scan and bulk delete: the test server, like some managed clusters, has no
         ``_delete_by_query``.
         """
+        # A scan only sees refreshed documents: make recent writes visible.
+        if not await self._refresh_index():
+            return 0
+        deleted = 0
+        failures: list[tuple[str, str]] = []
         try:
-            # A scan only sees refreshed documents: make recent writes visible.
+            async for ok, item in async_streaming_bulk(
+                self._client,
+                self._delete_actions(query),
+                raise_on_error=False,
+                refresh=self._refresh,
+            ):
+                # A document deleted by a racing writer (404) is not a failure.
+                failure = bulk_failure(item)
+                if ok:
+                    deleted += 1
+                elif failure is not None:
+                    failures.append(failure)
+        except NotFoundError as exc:
+            # The index went away (or never was): nothing left to delete.
+            if not is_error_type(exc, "index_not_found_exception"):
+                raise
+        if failures:
+            raise CacheError(
+                f"deleting from index {self._index_name!r} failed: "
+                + failed_deletes(failures)
+            )
+        return deleted
+
+    async def _refresh_index(self) -> bool:
+        """Make recent writes visible to a search; `False` if there is no index.
+
+        Credentials that may not refresh search what the index's own periodic
+        refresh made visible.
+        """
+        if not self._may_refresh:
+            return True
+        try:
             await self._client.indices.refresh(index=self._index_name)
         except NotFoundError:
-            return 0
-        deleted, _ = await async_bulk(
-            self._client,
-            self._delete_actions(query),
-            # A document deleted or rewritten by a racing writer is not a failure.
-            ignore_status=(404,),
-            stats_only=True,
-        )
-        return deleted
+            return False
+        except AuthorizationException:
+            logger.info(
+                "not allowed to refresh %s: searches see writes after the "
+                "index's refresh interval",
+                self._index_name,
+            )
+            self._may_refresh = False
+        return True
 
     def _scan(self, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
         """elasticsearch-py's scan helper: a generator, though typed as iterable."""
@@ -324,9 +601,9 @@ class AsyncCacheIndex:
                 }
 
     async def aclose(self) -> None:
-        """Close the client if the cache created it; a client passed in stays open."""
-        if self._owned_client is not None:
-            await self._owned_client.close()
+        """Close the clients the cache created; a client passed in stays open."""
+        if self._owned_clients is not None:
+            await self._owned_clients.aclose()
 
     async def __aenter__(self) -> Self:
         return self

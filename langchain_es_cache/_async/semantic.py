@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -15,8 +16,9 @@ from langchain_es_cache._common.documents import (
     parse_generations,
     utc_now,
 )
-from langchain_es_cache._common.failures import ES_ERRORS, is_error_type
+from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.keys import llm_key
+from langchain_es_cache._common.lifecycle import KNN_COPIES, newest_copy
 from langchain_es_cache._common.mappings import (
     LOOKUP_FIELDS,
     SEMANTIC_VECTOR_FIELD,
@@ -55,6 +57,8 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     whose cosine similarity is at least `similarity_threshold`. Entries have
     the exact cache's ids (`langchain_es_cache._common.keys.llm_key`), so the same
     prompt under two models is two entries, and an update overwrites its own.
+    Behind an alias, where an entry may have a copy in each index, the newest
+    copy of the nearest entry wins.
 
     kNN search reads refreshed data only: a lookup first refreshes the index if
     this object wrote since its last refresh, so its own writes are found at
@@ -263,26 +267,39 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
 
     async def _search(
         self, knn: dict[str, Any], fields: list[str] = LOOKUP_FIELDS
-    ) -> dict[str, Any] | None:
-        """The nearest matching hit, after making this object's writes visible."""
+    ) -> Mapping[str, Any] | None:
+        """The newest copy of the nearest matching entry, with `fields` of its
+        source, after making this object's writes visible.
+
+        Behind an alias an entry may have a copy in each index, with equal
+        vectors: the search asks for a few hits and keeps the newest copy of
+        the nearest entry, as the exact cache's lookups do.
+        """
         generation = self._refreshes.pending()
         try:
             if generation is not None:
-                await self._client.indices.refresh(index=self._index_name)
+                if not await self._refresh_index():
+                    return None
                 self._refreshes.refreshed(generation)
             response = await self._client.search(
                 index=self._index_name,
-                knn=knn,
+                knn={**knn, "k": KNN_COPIES},
                 source_includes=fields,
-                size=1,
+                size=KNN_COPIES,
             )
-        except NotFoundError as exc:
-            # No index yet: nothing was ever written, so nothing is found.
-            if is_error_type(exc, "index_not_found_exception"):
-                return None
-            raise
-        hits = response["hits"]["hits"]
-        return dict(hits[0]) if hits else None
+        except NotFoundError:
+            # No index yet (nothing was ever written), or it was deleted during
+            # the search (its search context is gone): nothing is found.
+            return None
+        hit, more = newest_copy(response["hits"]["hits"])
+        if hit is None or not more:
+            return hit
+        # Every hit is a copy of the entry: read them all, keep the newest.
+        key = str(hit.get("_id"))
+        source = (await self._realtime_read([key], fields)).get(key)
+        if source is None:
+            return hit
+        return {"_id": key, "_score": hit.get("_score"), "_source": source}
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE

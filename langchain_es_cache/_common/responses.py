@@ -78,6 +78,13 @@ def bulk_failure(item: Mapping[str, Any]) -> tuple[str, str] | None:
     return str(info.get("_id")), reason
 
 
+def is_conflict(item: Mapping[str, Any]) -> bool:
+    """Tell whether a bulk item failed on a version conflict (409): a
+    ``create`` of an existing id, or a conditional write that lost."""
+    ((_, info),) = item.items()
+    return int(info.get("status", 0)) == 409
+
+
 def stored_key(hit: Mapping[str, Any], prefix: str | None) -> str | None:
     """The key stored in a search hit, if it has one starting with `prefix`.
 

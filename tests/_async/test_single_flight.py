@@ -351,6 +351,27 @@ async def test_purge_expired_removes_stale_claims(
     ]
 
 
+async def test_claim_after_the_index_is_deleted_gets_the_cache_mapping(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """A claim is written like an entry: after the index is deleted under the
+    cache, the claim that re-creates it never maps ``namespace`` by guesswork."""
+    cache = flying(async_client, index_name, single_flight=PERIOD, namespace="team")
+    await cache.aupdate("warm-up", LLM, answer("x"))
+    admin.indices.delete(index=index_name)
+    assert await cache.alookup(PROMPT, LLM) is None  # claims the key
+    properties = admin.indices.get_mapping(index=index_name)[index_name]["mappings"][
+        "properties"
+    ]
+    assert properties["namespace"] == {"type": "keyword"}
+    assert properties["claim_expires"] == {"type": "date"}
+    assert len(claims(admin, index_name)) == 1
+    await cache.aupdate(PROMPT, LLM, answer("Paris"))
+    assert claims(admin, index_name) == []
+    await cache.aclear()
+    assert entries(admin, index_name) == 0
+
+
 async def test_single_flight_through_an_alias_of_two_indices(
     async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
 ) -> None:
@@ -490,20 +511,13 @@ async def test_requests_with_and_without_single_flight(
         f"/{index_name}/_doc/{key}",
         {"_source_includes": ["llm_output", "timestamp"]},
     )
-    put = (
-        "PUT",
-        f"/{index_name}/_doc/{key}",
-        {"refresh": False, "require_alias": False},
-    )
-    claim = (
-        "PUT",
-        f"/{index_name}/_doc/{claim_id(key)}",
-        {"op_type": "create", "require_alias": False},
-    )
+    # Every write is one bulk request (guarded against unprepared indices):
+    # the entry's; with single_flight, first the claim's create, then the
+    # entry's with the claim's delete.
     bulk = ("PUT", "/_bulk", {"refresh": False})
     for single_flight, expected in (
-        (None, [get, put, get]),
-        (PERIOD, [get, claim, bulk, get]),
+        (None, [get, bulk, get]),
+        (PERIOD, [get, bulk, bulk, get]),
     ):
         cache = flying(client, index_name, single_flight=single_flight)
         await cache.is_alias()
