@@ -38,6 +38,7 @@ from langchain_es_cache._common.failures import (
     api_error,
     client_server_mismatch,
     is_error_type,
+    is_multi_index_error,
     mapping_conflict,
     wrong_client_error,
 )
@@ -285,25 +286,65 @@ class AsyncCacheIndex:
             self._preparations += 1
             self._prepared_at[index] = self._preparations
 
+    # --- realtime reads: the only place that knows whether the name spans
+    # several indices (`_multi_index`) ---
+
+    async def _realtime_get(
+        self, doc_id: str, fields: list[str]
+    ) -> Mapping[str, Any] | None:
+        """Realtime-read the newest copy of one document: one ``get``, the hot
+        path (measured faster than a one-document ``mget``), until an alias
+        over several indices makes the multi-index read necessary."""
+        waits = iter(SHARD_START_WAITS)
+        while not self._multi_index:
+            try:
+                doc = await self._client.get(
+                    index=self._index_name, id=doc_id, source_includes=fields
+                )
+            except NotFoundError:
+                return None
+            except BadRequestError as exc:
+                if not is_multi_index_error(exc):
+                    raise
+                # A single-index read cannot span an alias's indices: from now
+                # on read them all and keep the newest copy.
+                self._multi_index = True
+            except ApiError as exc:
+                wait = next(waits, None)
+                if wait is None or not is_shard_starting(api_error(exc)):
+                    raise
+                await async_sleep(wait)
+            else:
+                source: Mapping[str, Any] | None = doc.get("_source")
+                return source
+        return (await self._realtime_read([doc_id], fields)).get(doc_id)
+
     async def _realtime_read(
         self, ids: list[str], fields: list[str]
     ) -> dict[str, Mapping[str, Any]]:
         """Realtime-read `ids` (get/mget, never a search): the newest ``_source``
-        of each one found, reading every index behind an alias.
+        of each one found, reading every index behind an alias."""
+        return newest_by_id(await self._realtime_docs(ids, fields))
+
+    async def _realtime_docs(
+        self, ids: list[str], fields: list[str]
+    ) -> list[dict[str, Any]]:
+        """The mget answers for `ids`: every copy in every index behind an
+        alias (with ``_index``, ``_seq_no``, ``_primary_term``).
 
         A shard that is starting (a rollover's new index) is read again after
         a wait (`SHARD_START_WAITS`).
         """
         for wait in SHARD_START_WAITS:
             try:
-                return await self._realtime_read_once(ids, fields)
+                return await self._realtime_docs_once(ids, fields)
             except ShardsStarting:
                 await async_sleep(wait)
-        return await self._realtime_read_once(ids, fields)
+        return await self._realtime_docs_once(ids, fields)
 
-    async def _realtime_read_once(
+    async def _realtime_docs_once(
         self, ids: list[str], fields: list[str]
-    ) -> dict[str, Mapping[str, Any]]:
+    ) -> list[dict[str, Any]]:
         if not self._multi_index:
             response = await self._client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
@@ -311,16 +352,14 @@ class AsyncCacheIndex:
             docs: list[dict[str, Any]] = response["docs"]
             errors = [e for e in map(mget_doc_error, docs) if e is not None]
             if not errors:
-                return newest_by_id(docs)
+                return docs
             if not any(is_multi_index_doc_error(e) for e in errors):
                 if all(map(is_shard_starting, errors)):
                     raise ShardsStarting(f"mget failed: {errors[0]}")
                 raise CacheError(f"mget failed: {errors[0]}")
-            # A single-index read cannot span an alias's indices: from now on
-            # read them all and keep the newest copy.
             self._multi_index = True
         indices = await self._indices()
-        found: dict[str, Mapping[str, Any]] = {}
+        found: list[dict[str, Any]] = []
         per_request = max(1, MAX_DOCS_PER_REQUEST // len(indices))
         for chunk in chunked(ids, per_request):
             response = await self._client.mget(
@@ -338,7 +377,7 @@ class AsyncCacheIndex:
                 if error is not None:
                     # A copy we cannot read may be the newest: not a silent miss.
                     raise CacheError(f"mget failed: {error}")
-            found.update(newest_by_id(docs))
+            found.extend(docs)
         return found
 
     async def _indices(self) -> list[str]:

@@ -1,8 +1,9 @@
-# Generated from langchain_es_cache/_async/flight.py: do not edit.
+# Generated from langchain_es_cache/_async/llm.py: do not edit.
 # Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""Single flight's requests, shared by the exact and the semantic LLM caches.
+"""The base of the exact and the semantic LLM caches: the answer document they
+store, and single flight's requests.
 
-The rules and the in-process bookkeeping are in
+Single flight's rules and in-process bookkeeping are in
 `langchain_es_cache._common.single_flight`.
 """
 
@@ -16,14 +17,16 @@ from typing import Any
 from elasticsearch import ConflictError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache._common.documents import is_expired, parse_generations
+from langchain_es_cache._common.documents import (
+    build_llm_document,
+    is_expired,
+    parse_generations,
+)
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.mappings import LOOKUP_FIELDS
 from langchain_es_cache._common.responses import (
     bulk_failure,
     is_conflict,
-    is_multi_index_doc_error,
-    mget_doc_error,
     newest_source,
 )
 from langchain_es_cache._common.single_flight import (
@@ -44,33 +47,54 @@ from langchain_es_cache._common.single_flight import (
     written_claim,
 )
 from langchain_es_cache._common.usage import tokens_of
+from langchain_es_cache._common.validation import check_metadata_fields, validate_flag
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import Caller, Signal
-from langchain_es_cache.errors import CacheError
 from langchain_es_cache.types import Refresh
 
 logger = logging.getLogger("langchain_es_cache")
 
 
-class SingleFlightIndex(CacheIndex):
-    """An LLM cache index whose misses can claim their key (``single_flight=``).
+class LLMCacheIndex(CacheIndex):
+    """An LLM cache index: answers stored as documents built in one place
+    (`_llm_document`), and misses that can claim their key (``single_flight=``).
 
-    Without `single_flight`, nothing here sends a request.
+    Without `single_flight`, no claim is ever sent.
     """
 
     def __init__(
         self,
         index_name: str,
         *,
+        store_input_params: bool,
         single_flight: float | timedelta | None,
         **settings: Any,
     ) -> None:
         super().__init__(index_name, **settings)
+        check_metadata_fields(self._metadata, self.MAPPING)
+        self._store_input_params = validate_flag(
+            "store_input_params", store_input_params
+        )
         period = validate_single_flight(single_flight)
         self._flights: Flights[Signal] | None = (
             None if period is None else Flights(period, Signal)
         )
         self._claim_owner = owner_token()
+
+    def _llm_document(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> dict[str, Any]:
+        """The document that stores `return_val` for `prompt` and `llm_string`."""
+        return build_llm_document(
+            prompt,
+            llm_string,
+            return_val,
+            store_input=self._store_input,
+            store_input_params=self._store_input_params,
+            metadata=self._metadata,
+            now=self._clock(),
+            namespace=self._namespace,
+        )
 
     @property
     def single_flight(self) -> timedelta | None:
@@ -269,28 +293,7 @@ class SingleFlightIndex(CacheIndex):
         by the update that wrote the entry, is never paired with no entry.
         """
         ids = [claim_id(key), key]
-        fields = [*LOOKUP_FIELDS, *CLAIM_FIELDS]
-        docs: list[dict[str, Any]] = []
-        if not self._multi_index:
-            response = self._client.mget(
-                index=self._index_name, ids=ids, source_includes=fields
-            )
-            docs = response["docs"]
-            errors = [e for e in map(mget_doc_error, docs) if e is not None]
-            if errors:
-                if not any(is_multi_index_doc_error(e) for e in errors):
-                    raise CacheError(f"mget failed: {errors[0]}")
-                self._multi_index = True
-        if self._multi_index:
-            indices = self._indices()
-            response = self._client.mget(
-                docs=[{"_index": i, "_id": doc_id} for doc_id in ids for i in indices],
-                source_includes=fields,
-            )
-            docs = response["docs"]
-            for error in map(mget_doc_error, docs):
-                if error is not None:
-                    raise CacheError(f"mget failed: {error}")
+        docs = self._realtime_docs(ids, [*LOOKUP_FIELDS, *CLAIM_FIELDS])
         claims = [d for d in docs if d.get("_id") == ids[0]]
         entries = [d for d in docs if d.get("_id") == key]
         return newest_source(entries), latest_claim(claims)
