@@ -15,6 +15,10 @@ class MappingConflictError(CacheError, ValueError):
     """
 
 
+class MigrationError(ValueError):
+    """A migration cannot start: what SOURCE or DEST holds does not allow it."""
+
+
 class StoreError(CacheError):
     """An embeddings cache request failed in Elasticsearch."""
 

@@ -57,6 +57,7 @@ REPLACEMENTS = {
     "amdelete": "mdelete",
     "amget": "mget",
     "amset": "mset",
+    "anearest": "nearest",
     "apurge_expired": "purge_expired",
     "aset": "set",
     "aupdate": "update",

@@ -19,6 +19,7 @@ from langchain_es_cache._common.failures import (
 )
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
     validate_refresh,
 )
@@ -126,6 +127,8 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         if found is None and self._flights is not None:
             return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
     async def aupdate(

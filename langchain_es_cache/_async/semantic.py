@@ -23,19 +23,26 @@ from langchain_es_cache._common.mappings import (
     SEMANTIC_VECTOR_FIELD,
     semantic_mapping,
 )
+from langchain_es_cache._common.nearest import (
+    NEAREST_FIELDS,
+    nearest_entry,
+    nearest_knn,
+)
 from langchain_es_cache._common.prompts import prompt_text
 from langchain_es_cache._common.queries import (
     DEFAULT_SIMILARITY_THRESHOLD,
     semantic_knn,
 )
 from langchain_es_cache._common.state import RefreshTracker
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
+    require_str,
     validate_dimensions,
     validate_embedding,
     validate_similarity_threshold,
 )
 from langchain_es_cache._twins import AsyncBaseCache
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import Clock, NearestEntry, OnError
 
 
 class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
@@ -212,11 +219,42 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
             key = llm_key(prompt, llm_string, self._namespace)
             return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
-    async def _search(self, knn: dict[str, Any]) -> Mapping[str, Any] | None:
-        """The newest copy of the nearest matching entry, after making this
-        object's writes visible.
+    async def anearest(self, prompt: str, llm_string: str) -> NearestEntry | None:
+        """The entry nearest to `prompt` that a lookup could return, whatever
+        its similarity: for measuring paraphrases and near misses.
+
+        Every condition of a hit but the threshold applies: the same
+        `llm_string`, the namespace, younger than `ttl`. Returns its cosine
+        similarity to `prompt` and its stored prompt, or `None` when no entry
+        qualifies; a lookup of `prompt` is a hit when that similarity is at
+        least `similarity_threshold`. Not counted in `stats`.
+        """
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
+        vector = await self._embed(prompt)
+        knn = nearest_knn(
+            vector,
+            llm_string,
+            namespace=self._namespace,
+            ttl=self._ttl,
+            now=self._clock(),
+        )
+        try:
+            hit = await self._search(knn, NEAREST_FIELDS)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("nearest", exc)
+            return None
+        return None if hit is None else nearest_entry(hit)
+
+    async def _search(
+        self, knn: dict[str, Any], fields: list[str] = LOOKUP_FIELDS
+    ) -> Mapping[str, Any] | None:
+        """The newest copy of the nearest matching entry, with `fields` of its
+        source, after making this object's writes visible.
 
         Behind an alias an entry may have a copy in each index, with equal
         vectors: the search asks for a few hits and keeps the newest copy of
@@ -231,7 +269,7 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
             response = await self._client.search(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
-                source_includes=LOOKUP_FIELDS,
+                source_includes=fields,
                 size=KNN_COPIES,
             )
         except NotFoundError:
@@ -243,8 +281,10 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = (await self._realtime_read([key], LOOKUP_FIELDS)).get(key)
-        return hit if source is None else {"_id": key, "_source": source}
+        source = (await self._realtime_read([key], fields)).get(key)
+        if source is None:
+            return hit
+        return {"_id": key, "_score": hit.get("_score"), "_source": source}
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE

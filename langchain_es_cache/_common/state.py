@@ -34,7 +34,7 @@ class Outcomes:
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            self._counts[name] += amount
+            self._counts[name] = self._counts.get(name, 0) + amount
 
     def snapshot(self) -> CacheStats:
         with self._lock:

@@ -20,6 +20,7 @@ from langchain_es_cache._common.failures import (
 )
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
     validate_refresh,
 )
@@ -128,6 +129,8 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
         if found is None and self._flights is not None:
             return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:

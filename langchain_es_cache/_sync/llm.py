@@ -46,6 +46,7 @@ from langchain_es_cache._common.single_flight import (
     with_claims,
     written_claim,
 )
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import check_metadata_fields, validate_flag
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import Caller, Signal
@@ -228,6 +229,7 @@ class LLMCacheIndex(CacheIndex):
             return None
         self._outcomes.count("hits")
         self._outcomes.count("coalesced")
+        self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
     # --- claim requests ----------------------------------------------------------

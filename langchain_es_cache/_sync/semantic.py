@@ -24,20 +24,27 @@ from langchain_es_cache._common.mappings import (
     SEMANTIC_VECTOR_FIELD,
     semantic_mapping,
 )
+from langchain_es_cache._common.nearest import (
+    NEAREST_FIELDS,
+    nearest_entry,
+    nearest_knn,
+)
 from langchain_es_cache._common.prompts import prompt_text
 from langchain_es_cache._common.queries import (
     DEFAULT_SIMILARITY_THRESHOLD,
     semantic_knn,
 )
 from langchain_es_cache._common.state import RefreshTracker
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
+    require_str,
     validate_dimensions,
     validate_embedding,
     validate_similarity_threshold,
 )
 from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import Clock, NearestEntry, OnError
 
 
 class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
@@ -214,11 +221,42 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             key = llm_key(prompt, llm_string, self._namespace)
             return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
-    def _search(self, knn: dict[str, Any]) -> Mapping[str, Any] | None:
-        """The newest copy of the nearest matching entry, after making this
-        object's writes visible.
+    def nearest(self, prompt: str, llm_string: str) -> NearestEntry | None:
+        """The entry nearest to `prompt` that a lookup could return, whatever
+        its similarity: for measuring paraphrases and near misses.
+
+        Every condition of a hit but the threshold applies: the same
+        `llm_string`, the namespace, younger than `ttl`. Returns its cosine
+        similarity to `prompt` and its stored prompt, or `None` when no entry
+        qualifies; a lookup of `prompt` is a hit when that similarity is at
+        least `similarity_threshold`. Not counted in `stats`.
+        """
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
+        vector = self._embed(prompt)
+        knn = nearest_knn(
+            vector,
+            llm_string,
+            namespace=self._namespace,
+            ttl=self._ttl,
+            now=self._clock(),
+        )
+        try:
+            hit = self._search(knn, NEAREST_FIELDS)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("nearest", exc)
+            return None
+        return None if hit is None else nearest_entry(hit)
+
+    def _search(
+        self, knn: dict[str, Any], fields: list[str] = LOOKUP_FIELDS
+    ) -> Mapping[str, Any] | None:
+        """The newest copy of the nearest matching entry, with `fields` of its
+        source, after making this object's writes visible.
 
         Behind an alias an entry may have a copy in each index, with equal
         vectors: the search asks for a few hits and keeps the newest copy of
@@ -233,7 +271,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             response = self._client.search(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
-                source_includes=LOOKUP_FIELDS,
+                source_includes=fields,
                 size=KNN_COPIES,
             )
         except NotFoundError:
@@ -245,8 +283,10 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = (self._realtime_read([key], LOOKUP_FIELDS)).get(key)
-        return hit if source is None else {"_id": key, "_source": source}
+        source = (self._realtime_read([key], fields)).get(key)
+        if source is None:
+            return hit
+        return {"_id": key, "_score": hit.get("_score"), "_source": source}
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`.
