@@ -7,6 +7,7 @@ outside Elasticsearch refuses), and that refused input sends no request.
 
 from __future__ import annotations
 
+import json
 import random
 from datetime import timedelta
 from typing import Any
@@ -56,7 +57,8 @@ def refused(admin: Elasticsearch, index: str, document: dict[str, Any]) -> str:
     """Elasticsearch's reason for refusing to index `document` into `index`."""
     with pytest.raises(BadRequestError) as info:
         admin.index(index=index, document=document)
-    return str(info.value)
+    # The body, whole: client 8.13 cuts the exception's text short.
+    return json.dumps(info.value.body)
 
 
 # --- clear(metadata=...) never widens, never fails on the server (item 2) ------
