@@ -73,7 +73,7 @@ def migrate(
     namespace: str | None = None,
     source_timezone: tzinfo | None = None,
     dry_run: bool = False,
-    batch_size: int = 500,
+    batch_size: int = MAX_DOCS_PER_REQUEST,
     progress: Progress | None = None,
 ) -> MigrationReport:
     """Copy a langchain-elasticsearch cache index into a cache index of ours.
