@@ -3,9 +3,11 @@
 from langchain_es_cache._async.cache import AsyncElasticsearchCache
 from langchain_es_cache._async.embeddings import AsyncElasticsearchEmbeddingsCache
 from langchain_es_cache._async.semantic import AsyncElasticsearchSemanticCache
+from langchain_es_cache._breaker import BreakerSettings, CheckReport
 from langchain_es_cache._common import (
     CacheError,
     CacheStats,
+    CircuitOpenError,
     MappingConflictError,
     StoreError,
     StoreWriteError,
@@ -19,8 +21,11 @@ __all__ = [
     "AsyncElasticsearchCache",
     "AsyncElasticsearchEmbeddingsCache",
     "AsyncElasticsearchSemanticCache",
+    "BreakerSettings",
     "CacheError",
     "CacheStats",
+    "CheckReport",
+    "CircuitOpenError",
     "ElasticsearchCache",
     "ElasticsearchEmbeddingsCache",
     "ElasticsearchSemanticCache",

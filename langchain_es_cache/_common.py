@@ -579,6 +579,10 @@ class CacheError(Exception):
     """A cache operation failed in Elasticsearch; ``__cause__`` holds the reason."""
 
 
+class CircuitOpenError(CacheError):
+    """A cache operation was not sent: the circuit breaker is open (says why)."""
+
+
 ES_ERRORS = (ApiError, TransportError, BulkIndexError, ScanError, CacheError)
 """What a failing cluster raises, and our errors about its answers: `on_error`
 decides what becomes of these."""
@@ -592,6 +596,8 @@ class CacheStats:
     misses: int = 0
     writes: int = 0
     errors: int = 0
+    skipped: int = 0
+    """Operations not sent because the circuit breaker was open."""
 
 
 class Outcomes:
@@ -605,7 +611,7 @@ class Outcomes:
         self._index = index
         self._on_error = on_error
         self._lock = threading.Lock()
-        self._counts = {"hits": 0, "misses": 0, "writes": 0, "errors": 0}
+        self._counts = {"hits": 0, "misses": 0, "writes": 0, "errors": 0, "skipped": 0}
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
@@ -619,8 +625,15 @@ class Outcomes:
         """Count an Elasticsearch failure; raise it (``"raise"``) or log it.
 
         A client the server cannot talk to is a setup mistake no retry fixes:
-        that always raises, whatever `on_error` says.
+        that always raises, whatever `on_error` says. An operation the circuit
+        breaker did not send counts as skipped, and is not logged: the breaker
+        logged once when it opened.
         """
+        if isinstance(exc, CircuitOpenError):
+            self.count("skipped")
+            if self._on_error == "raise":
+                raise exc
+            return
         self.count("errors")
         mismatch = client_server_mismatch(exc)
         if mismatch is not None:

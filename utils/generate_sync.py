@@ -38,6 +38,7 @@ RULES = [
 REPLACEMENTS = {
     "_async": "_sync",
     "abatch": "batch",
+    "acheck": "check",
     "aclosing": "closing",
     "aclear": "clear",
     "aclose": "close",

@@ -15,6 +15,7 @@ from elasticsearch.helpers import async_streaming_bulk
 
 from langchain_es_cache import _common
 from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._breaker import DEFAULT_BREAKER, BreakerSettings
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._twins import AsyncByteStore
 
@@ -47,6 +48,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         clock: Clock = _common.utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -71,6 +73,9 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it; reads then return `None` for every key.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -86,6 +91,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         self._maximum_duplicates_allowed = _common.validate_maximum_duplicates(
             maximum_duplicates_allowed
@@ -121,17 +127,20 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            for chunk in _common.chunked(
-                dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
-            ):
-                for doc_id, source in (
-                    await self._realtime_read(chunk, _common.EMBEDDING_LOOKUP_FIELDS)
-                ).items():
-                    if _common.is_expired(source, self._ttl, now):
-                        continue
-                    value = _common.parse_vector(source, index=self._index_name)
-                    if value is not None:
-                        found[doc_id] = value
+            with self._gate("mget"):
+                for chunk in _common.chunked(
+                    dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
+                ):
+                    for doc_id, source in (
+                        await self._realtime_read(
+                            chunk, _common.EMBEDDING_LOOKUP_FIELDS
+                        )
+                    ).items():
+                        if _common.is_expired(source, self._ttl, now):
+                            continue
+                        value = _common.parse_vector(source, index=self._index_name)
+                        if value is not None:
+                            found[doc_id] = value
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
@@ -151,15 +160,16 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = await self.is_alias()
-            await self._bulk(
-                "mset",
-                self._index_actions(key_value_pairs, keys),
-                keys,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-            )
+            with self._gate("mset"):
+                alias = await self.is_alias()
+                await self._bulk(
+                    "mset",
+                    self._index_actions(key_value_pairs, keys),
+                    keys,
+                    # Through an alias, never let a write auto-create an index
+                    # named like the alias.
+                    require_alias=alias,
+                )
         except _common.ES_ERRORS as exc:
             if isinstance(exc, _common.StoreWriteError):
                 # The keys not listed as failed were written.
@@ -192,13 +202,14 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             return
         names = {self._id(key): key for key in checked}
         try:
-            indices = await self._indices()
-            actions = (
-                {"_op_type": "delete", "_index": index, "_id": doc_id}
-                for doc_id in names
-                for index in indices
-            )
-            await self._bulk("mdelete", actions, names)
+            with self._gate("mdelete"):
+                indices = await self._indices()
+                actions = (
+                    {"_op_type": "delete", "_index": index, "_id": doc_id}
+                    for doc_id in names
+                    for index in indices
+                )
+                await self._bulk("mdelete", actions, names)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
 
@@ -211,7 +222,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
     ) -> None:
         failures: list[tuple[str, str]] = []
         async for _, item in async_streaming_bulk(
-            self._client,
+            self._batch_client,
             actions,
             chunk_size=_common.STORE_REQUEST_DOCS,
             max_chunk_bytes=_common.STORE_REQUEST_BYTES,
@@ -237,8 +248,9 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         if prefix is not None:
             _common.require_str("prefix", prefix)
         try:
-            async for key in self._stream_keys(prefix):
-                yield key
+            with self._gate("yield_keys"):
+                async for key in self._stream_keys(prefix):
+                    yield key
         except _common.ES_ERRORS as exc:
             # With on_error="warn" the stream just ends early.
             self._outcomes.failed("yield_keys", exc)
@@ -246,7 +258,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
     async def _stream_keys(self, prefix: str | None) -> AsyncIterator[str]:
         try:
             # A scan only sees refreshed documents: make recent writes visible.
-            await self._client.indices.refresh(index=self._index_name)
+            await self._batch_client.indices.refresh(index=self._index_name)
         except NotFoundError:
             return
         indices = await self._indices()
@@ -283,7 +295,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         self, indices: list[str], page: list[tuple[str, str]]
     ) -> list[str]:
         """The keys of `page` stored in none of `indices` (already streamed)."""
-        response = await self._client.mget(
+        response = await self._batch_client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing
+from collections.abc import AsyncGenerator, AsyncIterator, Iterator, Mapping
+from contextlib import aclosing, contextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar, cast
 
 from elasticsearch import (
+    ApiError,
     AsyncElasticsearch,
+    AuthenticationException,
     AuthorizationException,
     BadRequestError,
     NotFoundError,
+    TransportError,
 )
 from elasticsearch.helpers import async_bulk, async_scan
 from typing_extensions import Self
 
-from langchain_es_cache import _common
+from langchain_es_cache import _breaker, _common
 from langchain_es_cache._common import Refresh
 from langchain_es_cache._twins import AsyncIndexLock
 
@@ -29,8 +32,9 @@ class AsyncCacheIndex:
     """Owns the connection and prepares the index; subclasses add the cache API.
 
     A client the class creates from credentials is closed by `aclose` and
-    ``async with``; a client passed in is used through ``options()`` (so never
-    changed) and never closed.
+    ``async with``, and gets timeouts sized for a cache (`_breaker`); a client
+    passed in is used through ``options()`` (so never changed) and never closed.
+    Every operation passes the cache's circuit breaker (`_gate`).
     """
 
     MAPPING: ClassVar[dict[str, Any]]
@@ -52,6 +56,7 @@ class AsyncCacheIndex:
         ttl: float | timedelta | None,
         on_error: _common.OnError,
         clock: _common.Clock,
+        breaker: _breaker.BreakerSettings | None,
     ) -> None:
         self._index_name = _common.validate_index_name(index_name)
         self._store_input = _common.validate_flag("store_input", store_input)
@@ -61,6 +66,12 @@ class AsyncCacheIndex:
         self._clock = _common.validate_clock(clock)
         self._outcomes = _common.Outcomes(
             self._index_name, _common.validate_on_error(on_error)
+        )
+        settings_of_breaker = _breaker.validate_breaker(breaker)
+        self._breaker = (
+            None
+            if settings_of_breaker is None
+            else _breaker.CircuitBreaker(settings_of_breaker)
         )
         settings = _common.client_settings(
             has_client=client is not None,
@@ -72,9 +83,13 @@ class AsyncCacheIndex:
         )
         if client is None:
             self._owned_client: AsyncElasticsearch | None = AsyncElasticsearch(
-                **settings or {}
+                **settings or {}, **_breaker.own_client_options()
             )
             self._client = self._owned_client
+            # Requests whose work grows with the data get a longer timeout.
+            self._batch_client = self._client.options(
+                request_timeout=_breaker.BATCH_REQUEST_TIMEOUT
+            )
         else:
             if not isinstance(client, AsyncElasticsearch):
                 raise _common.wrong_client_error(AsyncElasticsearch, client)
@@ -82,6 +97,7 @@ class AsyncCacheIndex:
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
             self._client = client.options(headers={"user-agent": _common.USER_AGENT})
+            self._batch_client = self._client
         self._is_alias: bool | None = None
         self._multi_index = False
         self._index_lock = AsyncIndexLock()
@@ -90,8 +106,45 @@ class AsyncCacheIndex:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
 
     def stats(self) -> _common.CacheStats:
-        """Hits, misses, writes and errors since construction."""
+        """Hits, misses, writes, errors and skipped operations since construction."""
         return self._outcomes.snapshot()
+
+    @contextmanager
+    def _gate(self, operation: str) -> Iterator[None]:
+        """Let `operation`'s requests go unless the circuit breaker is open.
+
+        Wraps the requests of one operation, inside the ``try`` that hands its
+        failures to `Outcomes.failed`: when open, raises `CircuitOpenError`
+        (skipped, or raised, by `on_error`); otherwise tells the breaker how the
+        requests went. Only transport failures (`_breaker.is_outage`) count.
+        """
+        breaker = self._breaker
+        if breaker is None:
+            yield
+            return
+        permit = breaker.admit()
+        if permit is None:
+            raise _common.CircuitOpenError(
+                f"cache {operation} on index {self._index_name!r} not sent: "
+                f"{breaker.refusal()}"
+            )
+        try:
+            yield
+        except _common.ES_ERRORS as exc:
+            if _breaker.is_outage(exc):
+                change = breaker.failed(permit, _breaker.describe(exc))
+            else:
+                change = breaker.succeeded(permit)
+            self._log_change(change)
+            raise
+        except BaseException:
+            breaker.abandoned(permit)
+            raise
+        self._log_change(breaker.succeeded(permit))
+
+    def _log_change(self, change: _breaker.Change | None) -> None:
+        if change is not None:
+            logger.log(change.level, change.message(self._index_name))
 
     @property
     def mapping(self) -> dict[str, Any]:
@@ -126,7 +179,7 @@ class AsyncCacheIndex:
             return False
 
     async def _create_or_map(self) -> bool:
-        indices = self._client.indices
+        indices = self._batch_client.indices
         try:
             # A GET, not a HEAD: an error answer then has a body that says why.
             await indices.get_alias(name=self._index_name)
@@ -149,7 +202,7 @@ class AsyncCacheIndex:
 
     async def _put_mapping(self) -> None:
         try:
-            await self._client.indices.put_mapping(
+            await self._batch_client.indices.put_mapping(
                 index=self._index_name, **self.mapping["mappings"]
             )
         except BadRequestError as exc:
@@ -162,8 +215,9 @@ class AsyncCacheIndex:
     ) -> dict[str, Mapping[str, Any]]:
         """Realtime-read `ids` (get/mget, never a search): the newest ``_source``
         of each one found, reading every index behind an alias."""
+        client = self._client if len(ids) == 1 else self._batch_client
         if not self._multi_index:
-            response = await self._client.mget(
+            response = await client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
@@ -179,7 +233,7 @@ class AsyncCacheIndex:
         found: dict[str, Mapping[str, Any]] = {}
         per_request = max(1, _common.STORE_REQUEST_DOCS // len(indices))
         for chunk in _common.chunked(ids, per_request):
-            response = await self._client.mget(
+            response = await client.mget(
                 docs=[
                     {"_index": index, "_id": doc_id}
                     for doc_id in chunk
@@ -200,7 +254,7 @@ class AsyncCacheIndex:
         if self._is_alias is False:
             return [self._index_name]
         try:
-            aliases = await self._client.indices.get_alias(name=self._index_name)
+            aliases = await self._batch_client.indices.get_alias(name=self._index_name)
         except NotFoundError:
             return [self._index_name]
         return sorted(aliases)
@@ -213,21 +267,28 @@ class AsyncCacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            alias = await self.is_alias()
-            await self._client.index(
-                index=self._index_name,
-                id=doc_id,
-                document=document,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-                refresh=refresh,
-            )
+            with self._gate("update"):
+                await self._write(doc_id, document, refresh=refresh)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
         return True
+
+    async def _write(
+        self, doc_id: str, document: dict[str, Any], *, refresh: Refresh = False
+    ) -> None:
+        """The requests of `_store`: prepare the index, index the document."""
+        alias = await self.is_alias()
+        await self._client.index(
+            index=self._index_name,
+            id=doc_id,
+            document=document,
+            # Through an alias, never let a write auto-create an index named
+            # like the alias.
+            require_alias=alias,
+            refresh=refresh,
+        )
 
     async def _clear(self, filters: dict[str, Any]) -> bool:
         """Delete the namespace's entries matching `filters` (`clear`'s keywords).
@@ -238,7 +299,8 @@ class AsyncCacheIndex:
             filters, namespace=self._namespace, now=self._clock()
         )
         try:
-            deleted = await self._delete_matching(query)
+            with self._gate("clear"):
+                deleted = await self._delete_matching(query)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return False
@@ -251,12 +313,72 @@ class AsyncCacheIndex:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
         query = _common.purge_query(self._namespace, self._clock() - self._ttl)
         try:
-            deleted = await self._delete_matching(query)
+            with self._gate("purge_expired"):
+                deleted = await self._delete_matching(query)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0
         logger.info("purged %d expired entries from %s", deleted, self._index_name)
         return deleted
+
+    async def acheck(self) -> _breaker.CheckReport:
+        """Connect, authenticate and check the privileges the cache needs on its
+        index; for health checks at application start.
+
+        Returns a `CheckReport`. Raises `CacheError` saying what is wrong when
+        the cache cannot work: cluster unreachable, credentials refused, a
+        privilege missing (``read``, ``write``; ``create_index`` or ``manage``
+        while the index does not exist). Whatever `on_error` says, sent even
+        while the circuit breaker is open, and not counted in `stats`.
+        """
+        name = self._index_name
+        try:
+            try:
+                answer = await self._batch_client.security.has_privileges(
+                    index=[
+                        {
+                            "names": [name],
+                            "privileges": list(_breaker.CHECKED_PRIVILEGES),
+                        }
+                    ]
+                )
+            except ApiError as exc:
+                if not _breaker.is_security_off(exc):
+                    raise
+                user, privileges = _breaker.NO_SECURITY
+            else:
+                user, privileges = _breaker.privileges_of(answer.body, name)
+            _breaker.missing_privileges(name, user, privileges)
+            exists = await self._index_exists()
+        except AuthenticationException as exc:
+            raise _common.CacheError(
+                f"check of cache index {name!r}: Elasticsearch refused the "
+                f"credentials: {exc}"
+            ) from exc
+        except TransportError as exc:
+            raise _common.CacheError(
+                f"check of cache index {name!r}: cannot reach Elasticsearch: "
+                f"{_breaker.describe(exc)}"
+            ) from exc
+        except ApiError as exc:
+            raise _common.CacheError(
+                f"check of cache index {name!r}: Elasticsearch refused: {exc}"
+            ) from exc
+        return _breaker.check_report(name, user, privileges, index_exists=exists)
+
+    async def _index_exists(self) -> bool:
+        """Whether the index or alias exists: a realtime read of an id never
+        stored, which needs only the ``read`` privilege."""
+        try:
+            await self._batch_client.get(
+                index=self._index_name, id=_breaker.CHECK_ID, source=False
+            )
+        except NotFoundError as exc:
+            return not _common.is_error_type(exc, "index_not_found_exception")
+        except BadRequestError as exc:
+            if not _common.is_multi_index_error(exc):
+                raise
+        return True
 
     async def _delete_matching(self, query: dict[str, Any]) -> int:
         """Delete what `query` matches in every index behind the name; count it.
@@ -266,11 +388,11 @@ class AsyncCacheIndex:
         """
         try:
             # A scan only sees refreshed documents: make recent writes visible.
-            await self._client.indices.refresh(index=self._index_name)
+            await self._batch_client.indices.refresh(index=self._index_name)
         except NotFoundError:
             return 0
         deleted, _ = await async_bulk(
-            self._client,
+            self._batch_client,
             self._delete_actions(query),
             # A document deleted or rewritten by a racing writer is not a failure.
             ignore_status=(404,),
@@ -281,7 +403,8 @@ class AsyncCacheIndex:
     def _scan(self, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
         """elasticsearch-py's scan helper: a generator, though typed as iterable."""
         return cast(
-            AsyncGenerator[dict[str, Any], None], async_scan(self._client, **kwargs)
+            AsyncGenerator[dict[str, Any], None],
+            async_scan(self._batch_client, **kwargs),
         )
 
     async def _delete_actions(

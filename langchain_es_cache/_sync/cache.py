@@ -12,6 +12,7 @@ from elasticsearch import BadRequestError, Elasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache import _common
+from langchain_es_cache._breaker import DEFAULT_BREAKER, BreakerSettings
 from langchain_es_cache._common import Clock, OnError, Refresh
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
@@ -46,6 +47,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         on_error: OnError = "raise",
         refresh: Refresh = False,
         clock: Clock = _common.utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -68,6 +70,9 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             refresh: Refresh after each write (`True`, ``"wait_for"``) so that
                 searches of your own see it; lookups never need it.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -83,6 +88,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         self._store_input_params = _common.validate_flag(
             "store_input_params", store_input_params
@@ -108,7 +114,8 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = _common.llm_key(prompt, llm_string, self._namespace)
         try:
-            source = self._fetch(key)
+            with self._gate("lookup"):
+                source = self._fetch(key)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None

@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from elasticsearch.helpers import streaming_bulk
 
 from langchain_es_cache import _common
+from langchain_es_cache._breaker import DEFAULT_BREAKER, BreakerSettings
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import ByteStore
@@ -49,6 +50,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         clock: Clock = _common.utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -73,6 +75,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it; reads then return `None` for every key.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -88,6 +93,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         self._maximum_duplicates_allowed = _common.validate_maximum_duplicates(
             maximum_duplicates_allowed
@@ -123,17 +129,18 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            for chunk in _common.chunked(
-                dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
-            ):
-                for doc_id, source in (
-                    self._realtime_read(chunk, _common.EMBEDDING_LOOKUP_FIELDS)
-                ).items():
-                    if _common.is_expired(source, self._ttl, now):
-                        continue
-                    value = _common.parse_vector(source, index=self._index_name)
-                    if value is not None:
-                        found[doc_id] = value
+            with self._gate("mget"):
+                for chunk in _common.chunked(
+                    dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
+                ):
+                    for doc_id, source in (
+                        self._realtime_read(chunk, _common.EMBEDDING_LOOKUP_FIELDS)
+                    ).items():
+                        if _common.is_expired(source, self._ttl, now):
+                            continue
+                        value = _common.parse_vector(source, index=self._index_name)
+                        if value is not None:
+                            found[doc_id] = value
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
@@ -153,15 +160,16 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = self.is_alias()
-            self._bulk(
-                "mset",
-                self._index_actions(key_value_pairs, keys),
-                keys,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-            )
+            with self._gate("mset"):
+                alias = self.is_alias()
+                self._bulk(
+                    "mset",
+                    self._index_actions(key_value_pairs, keys),
+                    keys,
+                    # Through an alias, never let a write auto-create an index
+                    # named like the alias.
+                    require_alias=alias,
+                )
         except _common.ES_ERRORS as exc:
             if isinstance(exc, _common.StoreWriteError):
                 # The keys not listed as failed were written.
@@ -194,13 +202,14 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         names = {self._id(key): key for key in checked}
         try:
-            indices = self._indices()
-            actions = (
-                {"_op_type": "delete", "_index": index, "_id": doc_id}
-                for doc_id in names
-                for index in indices
-            )
-            self._bulk("mdelete", actions, names)
+            with self._gate("mdelete"):
+                indices = self._indices()
+                actions = (
+                    {"_op_type": "delete", "_index": index, "_id": doc_id}
+                    for doc_id in names
+                    for index in indices
+                )
+                self._bulk("mdelete", actions, names)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
 
@@ -213,7 +222,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
     ) -> None:
         failures: list[tuple[str, str]] = []
         for _, item in streaming_bulk(
-            self._client,
+            self._batch_client,
             actions,
             chunk_size=_common.STORE_REQUEST_DOCS,
             max_chunk_bytes=_common.STORE_REQUEST_BYTES,
@@ -239,8 +248,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         if prefix is not None:
             _common.require_str("prefix", prefix)
         try:
-            for key in self._stream_keys(prefix):
-                yield key
+            with self._gate("yield_keys"):
+                for key in self._stream_keys(prefix):
+                    yield key
         except _common.ES_ERRORS as exc:
             # With on_error="warn" the stream just ends early.
             self._outcomes.failed("yield_keys", exc)
@@ -248,7 +258,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
     def _stream_keys(self, prefix: str | None) -> Iterator[str]:
         try:
             # A scan only sees refreshed documents: make recent writes visible.
-            self._client.indices.refresh(index=self._index_name)
+            self._batch_client.indices.refresh(index=self._index_name)
         except NotFoundError:
             return
         indices = self._indices()
@@ -283,7 +293,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
 
     def _not_in(self, indices: list[str], page: list[tuple[str, str]]) -> list[str]:
         """The keys of `page` stored in none of `indices` (already streamed)."""
-        response = self._client.mget(
+        response = self._batch_client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page

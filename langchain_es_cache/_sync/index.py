@@ -6,21 +6,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Generator, Iterator, Mapping
-from contextlib import closing
+from contextlib import closing, contextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar, cast
 
 from elasticsearch import (
+    ApiError,
+    AuthenticationException,
     AuthorizationException,
     BadRequestError,
     Elasticsearch,
     NotFoundError,
+    TransportError,
 )
 from elasticsearch.helpers import bulk, scan
 from typing_extensions import Self
 
-from langchain_es_cache import _common
+from langchain_es_cache import _breaker, _common
 from langchain_es_cache._common import Refresh
 from langchain_es_cache._twins import IndexLock
 
@@ -31,8 +34,9 @@ class CacheIndex:
     """Owns the connection and prepares the index; subclasses add the cache API.
 
     A client the class creates from credentials is closed by `aclose` and
-    ``async with``; a client passed in is used through ``options()`` (so never
-    changed) and never closed.
+    ``async with``, and gets timeouts sized for a cache (`_breaker`); a client
+    passed in is used through ``options()`` (so never changed) and never closed.
+    Every operation passes the cache's circuit breaker (`_gate`).
     """
 
     MAPPING: ClassVar[dict[str, Any]]
@@ -54,6 +58,7 @@ class CacheIndex:
         ttl: float | timedelta | None,
         on_error: _common.OnError,
         clock: _common.Clock,
+        breaker: _breaker.BreakerSettings | None,
     ) -> None:
         self._index_name = _common.validate_index_name(index_name)
         self._store_input = _common.validate_flag("store_input", store_input)
@@ -64,6 +69,12 @@ class CacheIndex:
         self._outcomes = _common.Outcomes(
             self._index_name, _common.validate_on_error(on_error)
         )
+        settings_of_breaker = _breaker.validate_breaker(breaker)
+        self._breaker = (
+            None
+            if settings_of_breaker is None
+            else _breaker.CircuitBreaker(settings_of_breaker)
+        )
         settings = _common.client_settings(
             has_client=client is not None,
             es_url=es_url,
@@ -73,8 +84,14 @@ class CacheIndex:
             es_password=es_password,
         )
         if client is None:
-            self._owned_client: Elasticsearch | None = Elasticsearch(**settings or {})
+            self._owned_client: Elasticsearch | None = Elasticsearch(
+                **settings or {}, **_breaker.own_client_options()
+            )
             self._client = self._owned_client
+            # Requests whose work grows with the data get a longer timeout.
+            self._batch_client = self._client.options(
+                request_timeout=_breaker.BATCH_REQUEST_TIMEOUT
+            )
         else:
             if not isinstance(client, Elasticsearch):
                 raise _common.wrong_client_error(Elasticsearch, client)
@@ -82,6 +99,7 @@ class CacheIndex:
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
             self._client = client.options(headers={"user-agent": _common.USER_AGENT})
+            self._batch_client = self._client
         self._is_alias: bool | None = None
         self._multi_index = False
         self._index_lock = IndexLock()
@@ -90,8 +108,45 @@ class CacheIndex:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
 
     def stats(self) -> _common.CacheStats:
-        """Hits, misses, writes and errors since construction."""
+        """Hits, misses, writes, errors and skipped operations since construction."""
         return self._outcomes.snapshot()
+
+    @contextmanager
+    def _gate(self, operation: str) -> Iterator[None]:
+        """Let `operation`'s requests go unless the circuit breaker is open.
+
+        Wraps the requests of one operation, inside the ``try`` that hands its
+        failures to `Outcomes.failed`: when open, raises `CircuitOpenError`
+        (skipped, or raised, by `on_error`); otherwise tells the breaker how the
+        requests went. Only transport failures (`_breaker.is_outage`) count.
+        """
+        breaker = self._breaker
+        if breaker is None:
+            yield
+            return
+        permit = breaker.admit()
+        if permit is None:
+            raise _common.CircuitOpenError(
+                f"cache {operation} on index {self._index_name!r} not sent: "
+                f"{breaker.refusal()}"
+            )
+        try:
+            yield
+        except _common.ES_ERRORS as exc:
+            if _breaker.is_outage(exc):
+                change = breaker.failed(permit, _breaker.describe(exc))
+            else:
+                change = breaker.succeeded(permit)
+            self._log_change(change)
+            raise
+        except BaseException:
+            breaker.abandoned(permit)
+            raise
+        self._log_change(breaker.succeeded(permit))
+
+    def _log_change(self, change: _breaker.Change | None) -> None:
+        if change is not None:
+            logger.log(change.level, change.message(self._index_name))
 
     @property
     def mapping(self) -> dict[str, Any]:
@@ -126,7 +181,7 @@ class CacheIndex:
             return False
 
     def _create_or_map(self) -> bool:
-        indices = self._client.indices
+        indices = self._batch_client.indices
         try:
             # A GET, not a HEAD: an error answer then has a body that says why.
             indices.get_alias(name=self._index_name)
@@ -147,7 +202,7 @@ class CacheIndex:
 
     def _put_mapping(self) -> None:
         try:
-            self._client.indices.put_mapping(
+            self._batch_client.indices.put_mapping(
                 index=self._index_name, **self.mapping["mappings"]
             )
         except BadRequestError as exc:
@@ -160,8 +215,9 @@ class CacheIndex:
     ) -> dict[str, Mapping[str, Any]]:
         """Realtime-read `ids` (get/mget, never a search): the newest ``_source``
         of each one found, reading every index behind an alias."""
+        client = self._client if len(ids) == 1 else self._batch_client
         if not self._multi_index:
-            response = self._client.mget(
+            response = client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
@@ -177,7 +233,7 @@ class CacheIndex:
         found: dict[str, Mapping[str, Any]] = {}
         per_request = max(1, _common.STORE_REQUEST_DOCS // len(indices))
         for chunk in _common.chunked(ids, per_request):
-            response = self._client.mget(
+            response = client.mget(
                 docs=[
                     {"_index": index, "_id": doc_id}
                     for doc_id in chunk
@@ -198,7 +254,7 @@ class CacheIndex:
         if self._is_alias is False:
             return [self._index_name]
         try:
-            aliases = self._client.indices.get_alias(name=self._index_name)
+            aliases = self._batch_client.indices.get_alias(name=self._index_name)
         except NotFoundError:
             return [self._index_name]
         return sorted(aliases)
@@ -211,21 +267,28 @@ class CacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            alias = self.is_alias()
-            self._client.index(
-                index=self._index_name,
-                id=doc_id,
-                document=document,
-                # Through an alias, never let a write auto-create an index named
-                # like the alias.
-                require_alias=alias,
-                refresh=refresh,
-            )
+            with self._gate("update"):
+                self._write(doc_id, document, refresh=refresh)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
         return True
+
+    def _write(
+        self, doc_id: str, document: dict[str, Any], *, refresh: Refresh = False
+    ) -> None:
+        """The requests of `_store`: prepare the index, index the document."""
+        alias = self.is_alias()
+        self._client.index(
+            index=self._index_name,
+            id=doc_id,
+            document=document,
+            # Through an alias, never let a write auto-create an index named
+            # like the alias.
+            require_alias=alias,
+            refresh=refresh,
+        )
 
     def _clear(self, filters: dict[str, Any]) -> bool:
         """Delete the namespace's entries matching `filters` (`clear`'s keywords).
@@ -236,7 +299,8 @@ class CacheIndex:
             filters, namespace=self._namespace, now=self._clock()
         )
         try:
-            deleted = self._delete_matching(query)
+            with self._gate("clear"):
+                deleted = self._delete_matching(query)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return False
@@ -249,12 +313,72 @@ class CacheIndex:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
         query = _common.purge_query(self._namespace, self._clock() - self._ttl)
         try:
-            deleted = self._delete_matching(query)
+            with self._gate("purge_expired"):
+                deleted = self._delete_matching(query)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0
         logger.info("purged %d expired entries from %s", deleted, self._index_name)
         return deleted
+
+    def check(self) -> _breaker.CheckReport:
+        """Connect, authenticate and check the privileges the cache needs on its
+        index; for health checks at application start.
+
+        Returns a `CheckReport`. Raises `CacheError` saying what is wrong when
+        the cache cannot work: cluster unreachable, credentials refused, a
+        privilege missing (``read``, ``write``; ``create_index`` or ``manage``
+        while the index does not exist). Whatever `on_error` says, sent even
+        while the circuit breaker is open, and not counted in `stats`.
+        """
+        name = self._index_name
+        try:
+            try:
+                answer = self._batch_client.security.has_privileges(
+                    index=[
+                        {
+                            "names": [name],
+                            "privileges": list(_breaker.CHECKED_PRIVILEGES),
+                        }
+                    ]
+                )
+            except ApiError as exc:
+                if not _breaker.is_security_off(exc):
+                    raise
+                user, privileges = _breaker.NO_SECURITY
+            else:
+                user, privileges = _breaker.privileges_of(answer.body, name)
+            _breaker.missing_privileges(name, user, privileges)
+            exists = self._index_exists()
+        except AuthenticationException as exc:
+            raise _common.CacheError(
+                f"check of cache index {name!r}: Elasticsearch refused the "
+                f"credentials: {exc}"
+            ) from exc
+        except TransportError as exc:
+            raise _common.CacheError(
+                f"check of cache index {name!r}: cannot reach Elasticsearch: "
+                f"{_breaker.describe(exc)}"
+            ) from exc
+        except ApiError as exc:
+            raise _common.CacheError(
+                f"check of cache index {name!r}: Elasticsearch refused: {exc}"
+            ) from exc
+        return _breaker.check_report(name, user, privileges, index_exists=exists)
+
+    def _index_exists(self) -> bool:
+        """Whether the index or alias exists: a realtime read of an id never
+        stored, which needs only the ``read`` privilege."""
+        try:
+            self._batch_client.get(
+                index=self._index_name, id=_breaker.CHECK_ID, source=False
+            )
+        except NotFoundError as exc:
+            return not _common.is_error_type(exc, "index_not_found_exception")
+        except BadRequestError as exc:
+            if not _common.is_multi_index_error(exc):
+                raise
+        return True
 
     def _delete_matching(self, query: dict[str, Any]) -> int:
         """Delete what `query` matches in every index behind the name; count it.
@@ -264,11 +388,11 @@ class CacheIndex:
         """
         try:
             # A scan only sees refreshed documents: make recent writes visible.
-            self._client.indices.refresh(index=self._index_name)
+            self._batch_client.indices.refresh(index=self._index_name)
         except NotFoundError:
             return 0
         deleted, _ = bulk(
-            self._client,
+            self._batch_client,
             self._delete_actions(query),
             # A document deleted or rewritten by a racing writer is not a failure.
             ignore_status=(404,),
@@ -278,7 +402,10 @@ class CacheIndex:
 
     def _scan(self, **kwargs: Any) -> Generator[dict[str, Any], None]:
         """elasticsearch-py's scan helper: a generator, though typed as iterable."""
-        return cast(Generator[dict[str, Any], None], scan(self._client, **kwargs))
+        return cast(
+            Generator[dict[str, Any], None],
+            scan(self._batch_client, **kwargs),
+        )
 
     def _delete_actions(self, query: dict[str, Any]) -> Iterator[dict[str, Any]]:
         # Closed with this generator, so a failed bulk leaves no scroll open.

@@ -12,6 +12,7 @@ from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
 from langchain_es_cache import _common
+from langchain_es_cache._breaker import DEFAULT_BREAKER, BreakerSettings
 from langchain_es_cache._common import Clock, OnError
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import BaseCache
@@ -55,6 +56,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         clock: Clock = _common.utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -82,6 +84,9 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it and go on as on a miss.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
@@ -102,6 +107,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         self._embedding = embedding
         self._threshold = _common.validate_similarity_threshold(similarity_threshold)
@@ -146,7 +152,14 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
     ) -> dict[str, Any]:
         """Return the document that `aupdate` stores: the exact cache's, plus
         the prompt's embedding `vector` in ``llm_input_vector``."""
-        document = _common.build_llm_document(
+        document = self._llm_document(prompt, llm_string, return_val)
+        document[_common.SEMANTIC_VECTOR_FIELD] = vector
+        return document
+
+    def _llm_document(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> dict[str, Any]:
+        return _common.build_llm_document(
             prompt,
             llm_string,
             return_val,
@@ -156,27 +169,29 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
             now=self._clock(),
             namespace=self._namespace,
         )
-        document[_common.SEMANTIC_VECTOR_FIELD] = vector
-        return document
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the generations cached for the nearest prompt of this model
         at or above the threshold, or `None`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = self._embed(prompt)
-        knn = _common.semantic_knn(
-            vector,
-            llm_string,
-            namespace=self._namespace,
-            threshold=self._threshold,
-            ttl=self._ttl,
-            now=self._clock(),
-        )
+        _common.require_str("prompt", prompt)
+        _common.require_str("llm_string", llm_string)
         try:
-            hit = self._search(knn)
+            with self._gate("lookup"):
+                vector = self._embed(prompt)
+                knn = _common.semantic_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    threshold=self._threshold,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                hit = self._search(knn)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -193,7 +208,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         generation = self._refreshes.pending()
         try:
             if generation is not None:
-                self._client.indices.refresh(index=self._index_name)
+                self._batch_client.indices.refresh(index=self._index_name)
                 self._refreshes.refreshed(generation)
             response = self._client.search(
                 index=self._index_name,
@@ -213,13 +228,21 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         """Store `return_val` as the answer for `prompt` and `llm_string`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = self._embed(prompt)
-        document = self.build_document(prompt, llm_string, return_val, vector)
         doc_id = _common.llm_key(prompt, llm_string, self._namespace)
-        if self._store(doc_id, document):
-            self._refreshes.wrote()
+        # Checks the arguments before anything is embedded or sent.
+        document = self._llm_document(prompt, llm_string, return_val)
+        try:
+            with self._gate("update"):
+                document[_common.SEMANTIC_VECTOR_FIELD] = self._embed(prompt)
+                self._write(doc_id, document)
+        except _common.ES_ERRORS as exc:
+            self._outcomes.failed("update", exc)
+            return
+        self._outcomes.count("writes")
+        self._refreshes.wrote()
 
     def clear(self, **kwargs: Any) -> None:
         """Delete the cache's entries (in its namespace), or those matching filters.
