@@ -24,15 +24,26 @@ from langchain_es_cache._common import CacheError
 
 # --- timeouts of the clients the cache creates --------------------------------
 
-REQUEST_TIMEOUT = 0.5
-"""Seconds a request for one document (a lookup, an update, a kNN search for one
-hit) may take on a client the cache creates: well above a busy cluster's answer,
-well below what an LLM call should wait for a cache. See the README."""
+TIMEOUT_STEPS = (0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0)
+"""The request timeouts, in seconds, a client the cache creates gives requests
+for one document (a lookup, an update, a kNN search for one hit): the first
+while the cluster answers fast; a later one while it answers slowly (`Latency`)."""
 
-BATCH_REQUEST_TIMEOUT = 5.0
+REQUEST_TIMEOUT = TIMEOUT_STEPS[0]
+"""What a failing call costs against a cluster that answered fast until it froze."""
+
+BATCH_REQUEST_TIMEOUT = TIMEOUT_STEPS[-1]
 """Seconds a request whose work grows with the data or waits on the cluster may
-take on a client the cache creates: preparing the index, refreshing it, bulk
-writes and deletes, scans, reads of many documents, ``check()``."""
+take on a client the cache creates: preparing the index (and the first writes,
+which may wait for its shard to start), refreshing it, bulk writes and deletes,
+scans, reads of many documents, ``check()``."""
+
+SLOWEST_FACTOR = 3.0
+"""How much slower than the slowest recent answer a request may be before it
+times out."""
+
+LATENCY_HALF_LIFE = 60.0
+"""Seconds after which an answer's slowness counts half as much."""
 
 MAX_RETRIES = 1
 """Retries of a request on a client the cache creates, after a refused or reset
@@ -47,6 +58,54 @@ def own_client_options() -> dict[str, Any]:
         "max_retries": MAX_RETRIES,
         "retry_on_timeout": False,
     }
+
+
+class Latency:
+    """How slowly the cluster has been answering: the request timeout to allow.
+
+    Keeps the slowest answer seen, decaying by half every `LATENCY_HALF_LIFE`
+    seconds; the timeout is the first of `TIMEOUT_STEPS` at least
+    `SLOWEST_FACTOR` times that. A cluster answering in milliseconds gets
+    the first step, so a frozen one costs little; a busy one, answering in
+    hundreds of milliseconds, is given the time it has been needing, and no
+    longer than the last step. Timeouts are no answers: a frozen cluster never
+    stretches it. Safe across threads and tasks.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._slowest = 0.0
+        self._at = clock()
+
+    def _decayed(self, now: float) -> float:
+        return float(self._slowest * 0.5 ** ((now - self._at) / LATENCY_HALF_LIFE))
+
+    def answered(self, seconds: float) -> None:
+        """Record an answer that took `seconds`."""
+        with self._lock:
+            now = self._clock()
+            self._slowest = max(self._decayed(now), seconds)
+            self._at = now
+
+    def timeout(self) -> float:
+        """The request timeout to use now."""
+        with self._lock:
+            needed = SLOWEST_FACTOR * self._decayed(self._clock())
+        return next((t for t in TIMEOUT_STEPS if t >= needed), TIMEOUT_STEPS[-1])
+
+
+class Stopwatch:
+    """Seconds since it was made, or last restarted."""
+
+    def __init__(self) -> None:
+        self._start = time.monotonic()
+
+    def restart(self) -> None:
+        self._start = time.monotonic()
+
+    def seconds(self) -> float:
+        return time.monotonic() - self._start
 
 
 # --- what counts as a transport failure ---------------------------------------

@@ -3,7 +3,7 @@
 `Proxy` sits in front of the real node and can freeze: it keeps accepting and
 reading, and answers nothing, as a node stopped with SIGSTOP does, without
 touching the node the other tests share. `StatusServer` answers every request
-with one status (503, 429, ...).
+with one status (503, 429, a 404 miss, ...), as slowly as asked.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import json
 import select
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -126,9 +127,12 @@ class _StatusHandler(BaseHTTPRequestHandler):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
         with self.server.lock:
             self.server.requests += 1
+        time.sleep(self.server.delay)
         status = self.server.status
         body = json.dumps(
-            {"error": {"type": "test_error", "reason": f"status {status}"}}
+            {"found": False}
+            if status == 404
+            else {"error": {"type": "test_error", "reason": f"status {status}"}}
         ).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -146,17 +150,19 @@ class _StatusHandler(BaseHTTPRequestHandler):
 class _StatusHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
 
-    def __init__(self, status: int) -> None:
+    def __init__(self, status: int, delay: float) -> None:
         super().__init__(("127.0.0.1", 0), _StatusHandler)
         self.status = status
+        self.delay = delay
         self.requests = 0
         self.lock = threading.Lock()
 
 
 @contextmanager
-def status_server(status: int) -> Iterator[_StatusHTTPServer]:
-    """An HTTP server answering every request with `status`; counts requests."""
-    server = _StatusHTTPServer(status)
+def status_server(status: int, delay: float = 0.0) -> Iterator[_StatusHTTPServer]:
+    """An HTTP server answering every request with `status` after `delay`
+    seconds (404: a document not found); counts requests."""
+    server = _StatusHTTPServer(status, delay)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

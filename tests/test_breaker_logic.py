@@ -363,6 +363,40 @@ def test_check_verdicts() -> None:
         _breaker.missing_privileges("idx", "u", {})
 
 
+def test_latency_sets_the_timeout_from_the_slowest_recent_answer() -> None:
+    clock = FakeMonotonic()
+    latency = _breaker.Latency(clock)
+    assert latency.timeout() == 0.5  # nothing seen yet: the first step
+    latency.answered(0.002)
+    assert latency.timeout() == 0.5
+    latency.answered(0.3)
+    assert latency.timeout() == 1.0  # 3 x 0.3 s, rounded up to a step
+    latency.answered(0.01)  # a fast answer does not hide a recent slow one
+    assert latency.timeout() == 1.0
+    clock.advance(_breaker.LATENCY_HALF_LIFE)
+    assert latency.timeout() == 0.5  # 3 x 0.15 s
+    latency.answered(4.0)
+    assert latency.timeout() == 5.0  # never more than the last step
+    clock.advance(10 * _breaker.LATENCY_HALF_LIFE)
+    assert latency.timeout() == 0.5
+
+
+def test_latency_is_safe_across_threads() -> None:
+    latency = _breaker.Latency()
+
+    def worker(n: int) -> None:
+        for i in range(2000):
+            latency.answered(0.001 * ((n + i) % 7))
+            latency.timeout()
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert latency.timeout() == 0.5
+
+
 def test_own_client_options() -> None:
     assert _breaker.own_client_options() == {
         "request_timeout": _breaker.REQUEST_TIMEOUT,

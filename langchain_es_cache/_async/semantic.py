@@ -179,8 +179,9 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
         _common.require_str("prompt", prompt)
         _common.require_str("llm_string", llm_string)
         try:
-            with self._gate("lookup"):
+            with self._gate("lookup", timed=True) as stopwatch:
                 vector = await self._embed(prompt)
+                stopwatch.restart()  # the model's time is not the cluster's
                 knn = _common.semantic_knn(
                     vector,
                     llm_string,
@@ -235,8 +236,9 @@ class AsyncElasticsearchSemanticCache(AsyncCacheIndex, AsyncBaseCache):
         # Checks the arguments before anything is embedded or sent.
         document = self._llm_document(prompt, llm_string, return_val)
         try:
-            with self._gate("update"):
+            with self._gate("update", timed=self._is_alias is not None) as stopwatch:
                 document[_common.SEMANTIC_VECTOR_FIELD] = await self._embed(prompt)
+                stopwatch.restart()  # the model's time is not the cluster's
                 await self._write(doc_id, document)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("update", exc)

@@ -114,7 +114,7 @@ class ElasticsearchCache(CacheIndex, BaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = _common.llm_key(prompt, llm_string, self._namespace)
         try:
-            with self._gate("lookup"):
+            with self._gate("lookup", timed=True):
                 source = self._fetch(key)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)

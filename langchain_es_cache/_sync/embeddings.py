@@ -129,7 +129,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            with self._gate("mget"):
+            with self._gate("mget", timed=len(ids) == 1):
                 for chunk in _common.chunked(
                     dict.fromkeys(ids), _common.STORE_REQUEST_DOCS
                 ):

@@ -87,19 +87,25 @@ class CacheIndex:
             self._owned_client: Elasticsearch | None = Elasticsearch(
                 **settings or {}, **_breaker.own_client_options()
             )
-            self._client = self._owned_client
+            self._fixed_client = self._owned_client
             # Requests whose work grows with the data get a longer timeout.
-            self._batch_client = self._client.options(
+            self._batch_client = self._owned_client.options(
                 request_timeout=_breaker.BATCH_REQUEST_TIMEOUT
             )
+            self._latency: _breaker.Latency | None = _breaker.Latency()
         else:
             if not isinstance(client, Elasticsearch):
                 raise _common.wrong_client_error(Elasticsearch, client)
             self._owned_client = None
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
-            self._client = client.options(headers={"user-agent": _common.USER_AGENT})
-            self._batch_client = self._client
+            self._fixed_client = client.options(
+                headers={"user-agent": _common.USER_AGENT}
+            )
+            self._batch_client = self._fixed_client
+            self._latency = None
+        # Clients with each timeout step, made once: options() is slow.
+        self._timed_clients: dict[float, Elasticsearch] = {}
         self._is_alias: bool | None = None
         self._multi_index = False
         self._index_lock = IndexLock()
@@ -107,42 +113,76 @@ class CacheIndex:
     def __repr__(self) -> str:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
 
+    @property
+    def _client(self) -> Elasticsearch:
+        """The client for requests about one document.
+
+        A client the cache created gives them a timeout following how fast the
+        cluster has been answering (`_breaker.Latency`); a client passed in,
+        its own settings.
+        """
+        if self._latency is None:
+            return self._fixed_client
+        timeout = self._latency.timeout()
+        client = self._timed_clients.get(timeout)
+        if client is None:
+            client = self._timed_clients.setdefault(
+                timeout, self._fixed_client.options(request_timeout=timeout)
+            )
+        return client
+
     def stats(self) -> _common.CacheStats:
         """Hits, misses, writes, errors and skipped operations since construction."""
         return self._outcomes.snapshot()
 
     @contextmanager
-    def _gate(self, operation: str) -> Iterator[None]:
+    def _gate(
+        self, operation: str, *, timed: bool = False
+    ) -> Iterator[_breaker.Stopwatch]:
         """Let `operation`'s requests go unless the circuit breaker is open.
 
         Wraps the requests of one operation, inside the ``try`` that hands its
         failures to `Outcomes.failed`: when open, raises `CircuitOpenError`
         (skipped, or raised, by `on_error`); otherwise tells the breaker how the
-        requests went. Only transport failures (`_breaker.is_outage`) count.
+        requests went (only transport failures, `_breaker.is_outage`, count).
+        A `timed` operation, a request or two about one document, also tells
+        how long the answer took (the yielded stopwatch is restarted by an
+        operation that does something else first).
         """
         breaker = self._breaker
-        if breaker is None:
-            yield
-            return
-        permit = breaker.admit()
-        if permit is None:
-            raise _common.CircuitOpenError(
-                f"cache {operation} on index {self._index_name!r} not sent: "
-                f"{breaker.refusal()}"
-            )
+        permit = None
+        if breaker is not None:
+            permit = breaker.admit()
+            if permit is None:
+                raise _common.CircuitOpenError(
+                    f"cache {operation} on index {self._index_name!r} not sent: "
+                    f"{breaker.refusal()}"
+                )
+        stopwatch = _breaker.Stopwatch()
         try:
-            yield
+            yield stopwatch
         except _common.ES_ERRORS as exc:
-            if _breaker.is_outage(exc):
-                change = breaker.failed(permit, _breaker.describe(exc))
-            else:
-                change = breaker.succeeded(permit)
-            self._log_change(change)
+            outage = _breaker.is_outage(exc)
+            if not outage:
+                self._answered(stopwatch, timed)
+            if breaker is not None and permit is not None:
+                if outage:
+                    change = breaker.failed(permit, _breaker.describe(exc))
+                else:
+                    change = breaker.succeeded(permit)
+                self._log_change(change)
             raise
         except BaseException:
-            breaker.abandoned(permit)
+            if breaker is not None and permit is not None:
+                breaker.abandoned(permit)
             raise
-        self._log_change(breaker.succeeded(permit))
+        self._answered(stopwatch, timed)
+        if breaker is not None and permit is not None:
+            self._log_change(breaker.succeeded(permit))
+
+    def _answered(self, stopwatch: _breaker.Stopwatch, timed: bool) -> None:
+        if self._latency is not None and timed:
+            self._latency.answered(stopwatch.seconds())
 
     def _log_change(self, change: _breaker.Change | None) -> None:
         if change is not None:
@@ -267,7 +307,8 @@ class CacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            with self._gate("update"):
+            # A first write may create the index: no measure of answers.
+            with self._gate("update", timed=self._is_alias is not None):
                 self._write(doc_id, document, refresh=refresh)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
@@ -279,8 +320,11 @@ class CacheIndex:
         self, doc_id: str, document: dict[str, Any], *, refresh: Refresh = False
     ) -> None:
         """The requests of `_store`: prepare the index, index the document."""
+        # The first writes of this object may create the index, then wait for
+        # its shard to start: they get the longer timeout.
+        client = self._batch_client if self._is_alias is None else self._client
         alias = self.is_alias()
-        self._client.index(
+        client.index(
             index=self._index_name,
             id=doc_id,
             document=document,

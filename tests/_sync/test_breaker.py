@@ -38,7 +38,12 @@ from tests.twins import CountingNode, gather, requests_sent
 
 LLM = "model=counting-1"
 TIMEOUT = 0.2
-"""The test clients' request timeout: what one call to a frozen cluster costs."""
+"""The request timeout of test clients of a frozen listener: what a call costs."""
+PROXY_TIMEOUT = 2.0
+"""The request timeout through the proxy to the real node, which a loaded machine
+must never reach: a frozen proxy costs this per call."""
+NODE_TIMEOUT = 30.0
+"""The request timeout of test clients of the real node."""
 
 
 def answer(text: str) -> list[Generation]:
@@ -61,12 +66,12 @@ def settings(
     )
 
 
-def counting_client(url: str, **auth: Any) -> Elasticsearch:
+def counting_client(url: str, timeout: float = TIMEOUT, **auth: Any) -> Elasticsearch:
     """A client counting its requests; no retry, so one call is one request."""
     return Elasticsearch(
         url,
         node_class=CountingNode,
-        request_timeout=TIMEOUT,
+        request_timeout=timeout,
         max_retries=0,
         **auth,
     )
@@ -168,7 +173,7 @@ def test_probe_after_cooldown_reopens_longer_then_closes_on_recovery(
     admin.indices.create(index=index_name, mappings=ElasticsearchCache.MAPPING)
     admin.cluster.health(index=index_name, wait_for_status="yellow")
     with proxy_to(es_conn.url) as proxy:
-        client = counting_client(proxy.url, **es_conn.client_auth())
+        client = counting_client(proxy.url, PROXY_TIMEOUT, **es_conn.client_auth())
         cache = ElasticsearchCache(
             index_name,
             client=client,
@@ -242,7 +247,9 @@ def test_refusals_never_open_it(
     clock: FakeMonotonic,
 ) -> None:
     """401, 403, 404 and a mapping conflict prove the cluster is up."""
-    wrong = counting_client(es_conn.url, basic_auth=("elastic", "wrong-password"))
+    wrong = counting_client(
+        es_conn.url, NODE_TIMEOUT, basic_auth=("elastic", "wrong-password")
+    )
     cache = ElasticsearchCache(
         index_name,
         client=wrong,
@@ -255,7 +262,7 @@ def test_refusals_never_open_it(
     assert cache.stats() == CacheStats(errors=6)
     wrong.close()
 
-    client = counting_client(es_conn.url, **es_conn.client_auth())
+    client = counting_client(es_conn.url, NODE_TIMEOUT, **es_conn.client_auth())
     cache = ElasticsearchCache(
         index_name, client=client, breaker=settings(clock, failures=2)
     )
@@ -282,7 +289,7 @@ def test_refusals_never_open_it(
             },
         )
         try:
-            reader = counting_client(es_conn.url, api_key=key["encoded"])
+            reader = counting_client(es_conn.url, NODE_TIMEOUT, api_key=key["encoded"])
             cache = ElasticsearchCache(
                 index_name,
                 client=reader,
@@ -423,6 +430,21 @@ def test_own_client_gets_cache_sized_timeouts_and_one_retry(
         assert cache.stats() == CacheStats(errors=2)
         wait_until(lambda: listener.accepted >= 2, "2 connections")
         assert listener.accepted == 2  # a timeout is not retried
+        cache.close()
+
+
+def test_own_client_timeout_follows_how_fast_the_cluster_answers() -> None:
+    with status_server(404, delay=0.3) as slow:
+        cache = ElasticsearchCache(
+            "cache", es_url=url_of(slow), on_error="warn", breaker=None
+        )
+        assert request_timeout(cache._client) == 0.5
+        assert cache.lookup("p", LLM) is None  # a miss, after 0.3 s
+        assert cache.stats() == CacheStats(misses=1)
+        # 3 x 0.3 s: a slow cluster is given the time it has been needing.
+        assert request_timeout(cache._client) == 1.0
+        cache.update("p", LLM, answer("x"))  # the index: not a measure
+        assert request_timeout(cache._client) == 1.0
         cache.close()
 
 
