@@ -307,8 +307,7 @@ class AsyncCacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            # A first write may create the index: no measure of answers.
-            with self._gate("update", timed=self._is_alias is not None):
+            with self._gate("update", timed=True):
                 await self._write(doc_id, document, refresh=refresh)
         except _common.ES_ERRORS as exc:
             self._outcomes.failed("update", exc)

@@ -236,7 +236,7 @@ class ElasticsearchSemanticCache(CacheIndex, BaseCache):
         # Checks the arguments before anything is embedded or sent.
         document = self._llm_document(prompt, llm_string, return_val)
         try:
-            with self._gate("update", timed=self._is_alias is not None) as stopwatch:
+            with self._gate("update", timed=True) as stopwatch:
                 document[_common.SEMANTIC_VECTOR_FIELD] = self._embed(prompt)
                 stopwatch.restart()  # the model's time is not the cluster's
                 self._write(doc_id, document)
