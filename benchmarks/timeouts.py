@@ -10,11 +10,14 @@ The figures behind the timeouts of the clients the cache creates (README,
    where nothing listens: with elasticsearch-py's defaults (a client passed in)
    and with the cache's (a client the cache creates).
 2. A busy cluster: the reliability suite's load (4 processes x 8 threads of the
-   sync class, 30 % updates, a fresh index used by all at once), with a client
-   that never times out, recording every call's latency: the timeout must sit
-   far above these.
-3. The breaker's own cost on a real miss: sequential lookups of missing keys
-   with the breaker on and off, in alternating rounds.
+   sync class, 30 % updates, a fresh index used by all at once, on a node just
+   started) three times: with a client that never times out, recording every
+   call's latency; with the cache's client but a fixed 0.5 s timeout; with the
+   cache's client as it is (the timeout following the answers). Each counts
+   the calls that failed (``on_error="warn"``, no breaker).
+3. The cost on a real miss: sequential lookups of missing keys through a client
+   passed in (breaker off, as before; breaker on) and through the client the
+   cache creates (breaker on), in alternating rounds.
 
 Starts its own Elasticsearch node unless ES_URL names one. Writes
 ``benchmarks/results/timeouts.{json,md}``.
@@ -51,7 +54,7 @@ from langchain_es_cache import (  # noqa: E402
     _breaker,
 )
 from reliability.helpers import LLM, value_for  # noqa: E402
-from tests.outage import frozen_listener  # noqa: E402
+from tests.outage import frozen_listener, proxy_to  # noqa: E402
 
 DEAD_URL = "http://127.0.0.1:9"
 
@@ -65,7 +68,9 @@ def log(message: str) -> None:
 
 async def _failing_lookup(url: str, own: bool) -> float:
     if own:
-        cache = AsyncElasticsearchCache("cache", es_url=url, on_error="warn", breaker=None)
+        cache = AsyncElasticsearchCache(
+            "cache", es_url=url, on_error="warn", breaker=None
+        )
         client = None
     else:
         client = AsyncElasticsearch(url)
@@ -81,15 +86,58 @@ async def _failing_lookup(url: str, own: bool) -> float:
     return elapsed
 
 
-def failing_calls(repeat: int) -> dict[str, Any]:
+async def _failing_after_answers(conn: es_server.Connection) -> float:
+    """A cache that has seen the node answer, then the node freezes."""
+    with proxy_to(conn.url) as proxy:
+        cache = AsyncElasticsearchCache(
+            "cache-after-answers",
+            es_url=proxy.url,
+            **_auth(conn),
+            on_error="warn",
+            breaker=None,
+        )
+        for i in range(20):
+            assert await cache.alookup(f"p{i}", LLM) is None  # misses: answers
+        proxy.freeze()
+        start = time.monotonic()
+        assert await cache.alookup("p", LLM) is None
+        elapsed = time.monotonic() - start
+        await cache.aclose()
+    return elapsed
+
+
+def _auth(conn: es_server.Connection) -> dict[str, Any]:
+    settings = conn.cache_settings()
+    settings.pop("es_url")
+    return settings
+
+
+def failing_calls(conn: es_server.Connection, repeat: int) -> dict[str, Any]:
     results: dict[str, Any] = {}
+
+    def measure(name: str, run: Any) -> None:
+        times = [asyncio.run(run()) for _ in range(repeat)]
+        results[name] = {"median_s": statistics.median(times), "runs": times}
+        log(f"{name}: {statistics.median(times):.3f} s")
+
     with frozen_listener() as listener:
-        for target, url in (("frozen", listener.url), ("refused", DEAD_URL)):
-            for own in (False, True):
-                name = f"{target}, {'cache defaults' if own else 'elasticsearch-py defaults'}"
-                times = [asyncio.run(_failing_lookup(url, own)) for _ in range(repeat)]
-                results[name] = {"median_s": statistics.median(times), "runs": times}
-                log(f"{name}: {statistics.median(times):.3f} s")
+        measure(
+            "frozen, elasticsearch-py defaults (a client passed in)",
+            lambda: _failing_lookup(listener.url, own=False),
+        )
+        measure(
+            "frozen, the cache's client, before any answer",
+            lambda: _failing_lookup(listener.url, own=True),
+        )
+    measure(
+        "frozen, the cache's client, after 20 fast answers",
+        lambda: _failing_after_answers(conn),
+    )
+    measure(
+        "refused, elasticsearch-py defaults (a client passed in)",
+        lambda: _failing_lookup(DEAD_URL, own=False),
+    )
+    measure("refused, the cache's client", lambda: _failing_lookup(DEAD_URL, own=True))
     return results
 
 
@@ -100,13 +148,27 @@ def _load_process(
     number: int,
     threads: int,
     index: str,
-    settings: dict[str, Any],
+    conn: es_server.Connection,
+    mode: str,
     start_at: float,
     seconds: float,
     results: Any,
 ) -> None:
-    client = Elasticsearch(**settings)
-    cache = ElasticsearchCache(index, client=client, breaker=None)
+    import logging
+
+    logging.disable(logging.WARNING)  # a failed call is counted, not logged
+    client = None
+    if mode == "unbounded":
+        client = Elasticsearch(
+            conn.url, **conn.client_auth(), request_timeout=120, max_retries=0
+        )
+        cache = ElasticsearchCache(index, client=client, on_error="warn", breaker=None)
+    else:
+        cache = ElasticsearchCache(
+            index, **conn.cache_settings(), on_error="warn", breaker=None
+        )
+        if mode == "fixed":
+            cache._latency = None  # the first step for every single-document request
     lookups: list[float] = []
     updates: list[float] = []
     firsts: list[float] = []
@@ -150,8 +212,17 @@ def _load_process(
         worker.start()
     for worker in workers:
         worker.join()
-    results.put({"lookups": lookups, "updates": updates, "firsts": firsts})
-    client.close()
+    results.put(
+        {
+            "lookups": lookups,
+            "updates": updates,
+            "firsts": firsts,
+            "errors": cache.stats().errors,
+        }
+    )
+    cache.close()
+    if client is not None:
+        client.close()
 
 
 def _percentiles(values: list[float]) -> dict[str, float]:
@@ -173,22 +244,16 @@ def _percentiles(values: list[float]) -> dict[str, float]:
 
 
 def busy_cluster(
-    conn: es_server.Connection, seconds: float, processes: int, threads: int
+    conn: es_server.Connection, mode: str, seconds: float, processes: int, threads: int
 ) -> dict[str, Any]:
     index = f"bench-timeouts-{uuid.uuid4().hex[:8]}"
-    settings = {
-        "hosts": [conn.url],
-        **conn.client_auth(),
-        "request_timeout": 120,
-        "max_retries": 0,
-    }
     context = multiprocessing.get_context("spawn")
     results = context.Queue()
     start_at = time.time() + 15
     workers = [
         context.Process(
             target=_load_process,
-            args=(n, threads, index, settings, start_at, seconds, results),
+            args=(n, threads, index, conn, mode, start_at, seconds, results),
         )
         for n in range(processes)
     ]
@@ -206,25 +271,35 @@ def busy_cluster(
     }
     ops = merged["lookups"]["count"] + merged["updates"]["count"]
     merged["ops_per_s"] = (ops + merged["firsts"]["count"]) / seconds
+    merged["errors"] = sum(o["errors"] for o in outcomes)
     for kind in ("lookups", "updates", "firsts"):
-        log(f"busy cluster {kind}: {merged[kind]}")
+        log(f"busy cluster, {mode}, {kind}: {merged[kind]}")
+    log(f"busy cluster, {mode}: {merged['errors']} failed calls")
     return merged
 
 
 # --- 3. the breaker's cost on a miss ----------------------------------------------
 
 
-def miss_overhead(conn: es_server.Connection, rounds: int, calls: int) -> dict[str, Any]:
+def miss_overhead(
+    conn: es_server.Connection, rounds: int, calls: int
+) -> dict[str, Any]:
     index = f"bench-timeouts-miss-{uuid.uuid4().hex[:8]}"
     client = Elasticsearch(conn.url, **conn.client_auth())
     caches = {
-        "breaker on": ElasticsearchCache(index, client=client),
-        "breaker off": ElasticsearchCache(index, client=client, breaker=None),
+        "client passed in, breaker off": ElasticsearchCache(
+            index, client=client, breaker=None
+        ),
+        "client passed in, breaker on": ElasticsearchCache(index, client=client),
+        "client the cache creates, breaker on": ElasticsearchCache(
+            index, **conn.cache_settings()
+        ),
     }
-    caches["breaker on"].update("warm", LLM, value_for("warm"))  # the index exists
+    for cache in caches.values():
+        cache.update("warm", LLM, value_for("warm"))  # the index exists
     per_call: dict[str, list[float]] = {name: [] for name in caches}
     for round_ in range(rounds):
-        order = list(caches) if round_ % 2 == 0 else list(reversed(caches))
+        order = list(caches)[round_ % 3 :] + list(caches)[: round_ % 3]
         for name in order:
             cache = caches[name]
             start = time.perf_counter()
@@ -233,12 +308,55 @@ def miss_overhead(conn: es_server.Connection, rounds: int, calls: int) -> dict[s
             per_call[name].append((time.perf_counter() - start) / calls)
     client.indices.delete(index=index)
     client.close()
+    for cache in caches.values():
+        cache.close()
     result = {
-        name: {"median_us": 1e6 * statistics.median(v), "rounds_us": [1e6 * x for x in v]}
+        name: {
+            "median_us": 1e6 * statistics.median(v),
+            "rounds_us": [1e6 * x for x in v],
+        }
         for name, v in per_call.items()
     }
     for name, figures in result.items():
         log(f"miss, {name}: {figures['median_us']:.0f} us per lookup")
+    return result
+
+
+def gate_cost(calls: int = 200_000) -> dict[str, float]:
+    """CPU per call of what a lookup now does besides its request: passing the
+    breaker (and timing the answer), and picking the client's timeout."""
+    with_breaker = ElasticsearchCache("cache", es_url=DEAD_URL)
+    without = ElasticsearchCache("cache", es_url=DEAD_URL, breaker=None)
+
+    def per_call(run: Any) -> float:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            run()
+            best = min(best, (time.perf_counter() - start) / calls)
+        return 1e6 * best
+
+    def gate(cache: ElasticsearchCache) -> Any:
+        def run() -> None:
+            for _ in range(calls):
+                with cache._gate("lookup", timed=True):
+                    pass
+
+        return run
+
+    def client() -> None:
+        for _ in range(calls):
+            with_breaker._client  # noqa: B018
+
+    result = {
+        "gate, breaker on": per_call(gate(with_breaker)),
+        "gate, breaker off": per_call(gate(without)),
+        "choosing the client's timeout": per_call(client),
+    }
+    for name, value in result.items():
+        log(f"{name}: {value:.2f} us per call")
+    with_breaker.close()
+    without.close()
     return result
 
 
@@ -258,43 +376,62 @@ def markdown(results: dict[str, Any]) -> str:
         "",
         "## One failing lookup (on_error='warn', no breaker)",
         "",
-        "| cluster, client | median seconds |",
+        "| cluster, client | seconds (median) |",
         "|---|---|",
     ]
     for name, figures in results["failing"].items():
         lines.append(f"| {name} | {figures['median_s']:.3f} |")
     if "busy" in results:
-        busy = results["busy"]
+        first = next(iter(results["busy"].values()))
         lines += [
             "",
-            f"## A busy cluster ({busy['processes']} processes x {busy['threads']} "
-            f"threads, {busy['seconds']:g} s, {busy['ops_per_s']:.0f} calls/s)",
+            f"## A busy cluster ({first['processes']} processes x {first['threads']} "
+            f"threads, {first['seconds']:g} s each, on a node just started)",
             "",
-            "| calls | count | p50 ms | p99 ms | p99.9 ms | max ms | > 0.25 s "
-            "| > 0.5 s | > 1 s |",
-            "|---|---|---|---|---|---|---|---|---|",
+            "| client | calls | count | p50 ms | p99 ms | p99.9 ms | max ms "
+            "| > 0.25 s | > 0.5 s | > 1 s | failed calls |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
         ]
-        for kind, label in (
-            ("lookups", "lookups"),
-            ("updates", "updates"),
-            ("firsts", "first update of each thread (index preparation)"),
-        ):
-            f = busy[kind]
-            lines.append(
-                f"| {label} | {f['count']} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} "
-                f"| {f['p99.9_ms']:.1f} | {f['max_ms']:.1f} | {f['over_0.25s']} "
-                f"| {f['over_0.5s']} | {f['over_1s']} |"
-            )
+        labels = {
+            "unbounded": "no timeout (120 s)",
+            "fixed": "the cache's, timeout fixed at 0.5 s",
+            "adaptive": "the cache's (timeout follows answers)",
+        }
+        for mode, busy in results["busy"].items():
+            for kind, label in (
+                ("lookups", "lookups"),
+                ("updates", "updates"),
+                ("firsts", "first update of each thread"),
+            ):
+                f = busy[kind]
+                failed = busy["errors"] if kind == "lookups" else ""
+                lines.append(
+                    f"| {labels[mode]} | {label} | {f['count']} | {f['p50_ms']:.1f} "
+                    f"| {f['p99_ms']:.1f} | {f['p99.9_ms']:.1f} | {f['max_ms']:.1f} "
+                    f"| {f['over_0.25s']} | {f['over_0.5s']} | {f['over_1s']} "
+                    f"| {failed} |"
+                )
     if "miss" in results:
         lines += [
             "",
-            "## The breaker's cost on a real miss (sequential lookups of missing keys)",
+            "## The cost on a real miss (sequential lookups of missing keys)",
             "",
-            "| breaker | median us per lookup |",
-            "|---|---|",
+            "| cache | median us per lookup | per round (us) |",
+            "|---|---|---|",
         ]
         for name, figures in results["miss"].items():
-            lines.append(f"| {name} | {figures['median_us']:.0f} |")
+            rounds = ", ".join(f"{x:.0f}" for x in figures["rounds_us"])
+            lines.append(f"| {name} | {figures['median_us']:.0f} | {rounds} |")
+    if "gate" in results:
+        lines += [
+            "",
+            "## What a call does besides its requests (CPU, best of 5 x 200,000)",
+            "",
+            "| step | us per call |",
+            "|---|---|",
+        ]
+        for name, value in results["gate"].items():
+            lines.append(f"| {name} | {value:.2f} |")
     return "\n".join(lines) + "\n"
 
 
@@ -312,15 +449,23 @@ def main() -> int:
         "machine": f"{os.cpu_count()} CPU cores, Python {platform.python_version()}, "
         f"elasticsearch-py {elasticsearch.__versionstr__}",
     }
-    results["failing"] = failing_calls(args.repeat)
-    with es_server.cluster(name="bench-timeouts") as conn:
-        if not args.skip_load:
-            busy = busy_cluster(conn, args.seconds, args.processes, args.threads)
+    if not args.skip_load:
+        results["busy"] = {}
+        for mode in ("unbounded", "fixed", "adaptive"):
+            # A node of its own each time: the load meets a cold node, as the
+            # reliability suite's does.
+            with es_server.cluster(name=f"bench-timeouts-{mode}") as conn:
+                busy = busy_cluster(
+                    conn, mode, args.seconds, args.processes, args.threads
+                )
             busy.update(
                 seconds=args.seconds, processes=args.processes, threads=args.threads
             )
-            results["busy"] = busy
-        results["miss"] = miss_overhead(conn, rounds=10, calls=500)
+            results["busy"][mode] = busy
+    with es_server.cluster(name="bench-timeouts") as conn:
+        results["failing"] = failing_calls(conn, args.repeat)
+        results["miss"] = miss_overhead(conn, rounds=12, calls=300)
+    results["gate"] = gate_cost()
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "timeouts.json").write_text(json.dumps(results, indent=1) + "\n")
     (args.out / "timeouts.md").write_text(markdown(results))

@@ -32,6 +32,10 @@ while the cluster answers fast; a later one while it answers slowly (`Latency`).
 REQUEST_TIMEOUT = TIMEOUT_STEPS[0]
 """What a failing call costs against a cluster that answered fast until it froze."""
 
+FIRST_REQUEST_TIMEOUT = 2.0
+"""The timeout until the cluster has answered once: the first request also opens
+the connection (TLS included), and nothing is known of the cluster's speed."""
+
 BATCH_REQUEST_TIMEOUT = TIMEOUT_STEPS[-1]
 """Seconds a request whose work grows with the data or waits on the cluster may
 take on a client the cache creates: preparing the index (and the first writes,
@@ -69,7 +73,8 @@ class Latency:
     the first step, so a frozen one costs little; a busy one, answering in
     hundreds of milliseconds, is given the time it has been needing, and no
     longer than the last step. Timeouts are no answers: a frozen cluster never
-    stretches it. Safe across threads and tasks.
+    stretches it. Before the first answer: `FIRST_REQUEST_TIMEOUT`. Safe
+    across threads and tasks.
     """
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
@@ -77,6 +82,7 @@ class Latency:
         self._lock = threading.Lock()
         self._slowest = 0.0
         self._at = clock()
+        self._heard = False
 
     def _decayed(self, now: float) -> float:
         return float(self._slowest * 0.5 ** ((now - self._at) / LATENCY_HALF_LIFE))
@@ -87,10 +93,13 @@ class Latency:
             now = self._clock()
             self._slowest = max(self._decayed(now), seconds)
             self._at = now
+            self._heard = True
 
     def timeout(self) -> float:
         """The request timeout to use now."""
         with self._lock:
+            if not self._heard:
+                return FIRST_REQUEST_TIMEOUT
             needed = SLOWEST_FACTOR * self._decayed(self._clock())
         return next((t for t in TIMEOUT_STEPS if t >= needed), TIMEOUT_STEPS[-1])
 

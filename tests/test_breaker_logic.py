@@ -366,7 +366,7 @@ def test_check_verdicts() -> None:
 def test_latency_sets_the_timeout_from_the_slowest_recent_answer() -> None:
     clock = FakeMonotonic()
     latency = _breaker.Latency(clock)
-    assert latency.timeout() == 0.5  # nothing seen yet: the first step
+    assert latency.timeout() == 2.0  # no answer yet: the connection opens too
     latency.answered(0.002)
     assert latency.timeout() == 0.5
     latency.answered(0.3)
@@ -404,3 +404,4 @@ def test_own_client_options() -> None:
         "retry_on_timeout": False,
     }
     assert _breaker.REQUEST_TIMEOUT < 1.0 < _breaker.BATCH_REQUEST_TIMEOUT
+    assert _breaker.FIRST_REQUEST_TIMEOUT in _breaker.TIMEOUT_STEPS
