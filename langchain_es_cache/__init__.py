@@ -14,12 +14,20 @@ from langchain_es_cache._sync.semantic import ElasticsearchSemanticCache
 from langchain_es_cache._version import __version__
 from langchain_es_cache.errors import (
     CacheError,
+    CircuitOpenError,
     MappingConflictError,
     StoreError,
     StoreWriteError,
 )
 from langchain_es_cache.streaming import cache_streams
-from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
+from langchain_es_cache.types import (
+    BreakerSettings,
+    CacheStats,
+    CheckReport,
+    Clock,
+    OnError,
+    Refresh,
+)
 
 if TYPE_CHECKING:
     from langchain_es_cache._async.graph import (
@@ -53,8 +61,11 @@ __all__ = [
     "AsyncElasticsearchCache",
     "AsyncElasticsearchEmbeddingsCache",
     "AsyncElasticsearchSemanticCache",
+    "BreakerSettings",
     "CacheError",
     "CacheStats",
+    "CheckReport",
+    "CircuitOpenError",
     "Clock",
     "ElasticsearchCache",
     "ElasticsearchEmbeddingsCache",
