@@ -15,6 +15,7 @@ from langchain_es_cache._sync.semantic import ElasticsearchSemanticCache
 from langchain_es_cache._version import __version__
 from langchain_es_cache.errors import (
     CacheError,
+    CircuitOpenError,
     MappingConflictError,
     MigrationError,
     StoreError,
@@ -22,7 +23,9 @@ from langchain_es_cache.errors import (
 )
 from langchain_es_cache.streaming import cache_streams
 from langchain_es_cache.types import (
+    BreakerSettings,
     CacheStats,
+    CheckReport,
     Clock,
     MigrationReport,
     NearestEntry,
@@ -62,8 +65,11 @@ __all__ = [
     "AsyncElasticsearchCache",
     "AsyncElasticsearchEmbeddingsCache",
     "AsyncElasticsearchSemanticCache",
+    "BreakerSettings",
     "CacheError",
     "CacheStats",
+    "CheckReport",
+    "CircuitOpenError",
     "Clock",
     "ElasticsearchCache",
     "ElasticsearchEmbeddingsCache",

@@ -8,6 +8,10 @@ class CacheError(Exception):
     """A cache operation failed in Elasticsearch; ``__cause__`` holds the reason."""
 
 
+class CircuitOpenError(CacheError):
+    """A cache operation was not sent: the circuit breaker is open (says why)."""
+
+
 class MappingConflictError(CacheError, ValueError):
     """The cache's index exists with fields the cache cannot use.
 

@@ -43,6 +43,7 @@ REPLACEMENTS = {
     "AsyncCacheTestSuite": "SyncCacheTestSuite",
     "BaseStoreAsyncTests": "BaseStoreSyncTests",
     "abatch": "batch",
+    "acheck": "check",
     "aclosing": "closing",
     "aclear": "clear",
     "aclear_cache": "clear_cache",

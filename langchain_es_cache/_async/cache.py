@@ -9,6 +9,7 @@ from elasticsearch import AsyncElasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache._async.llm import AsyncLLMCacheIndex
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     is_expired,
     parse_generations,
@@ -24,7 +25,7 @@ from langchain_es_cache._common.validation import (
     validate_refresh,
 )
 from langchain_es_cache._twins import AsyncBaseCache
-from langchain_es_cache.types import Clock, OnError, Refresh
+from langchain_es_cache.types import BreakerSettings, Clock, OnError, Refresh
 
 
 class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
@@ -57,6 +58,7 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         refresh: Refresh = False,
         single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -83,6 +85,9 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
                 this long, and lookups of that key, in any process, wait for
                 the claimer's answer instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -98,6 +103,7 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
             store_input_params=store_input_params,
             single_flight=single_flight,
         )
@@ -113,11 +119,13 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
-            if self._flights is not None and self._is_alias is None:
-                # A claim may create the index: a read racing its creation
-                # would fail on a shard not started yet.
-                await self.is_alias()
-            source = await self._realtime_get(key, LOOKUP_FIELDS)
+            with self._gate("lookup", timed=True) as stopwatch:
+                if self._flights is not None and self._is_alias is None:
+                    # A claim may create the index: a read racing its creation
+                    # would fail on a shard not started yet.
+                    await self.is_alias()
+                    stopwatch.restart()  # the index's creation is no answer
+                source = await self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None

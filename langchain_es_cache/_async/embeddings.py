@@ -16,6 +16,7 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     build_embedding_document,
     decode_vector,
@@ -41,7 +42,7 @@ from langchain_es_cache._common.validation import (
 )
 from langchain_es_cache._twins import AsyncByteStore
 from langchain_es_cache.errors import StoreWriteError
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import BreakerSettings, Clock, OnError
 
 
 class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
@@ -72,6 +73,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -96,6 +98,9 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it; reads then return `None` for every key.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -111,6 +116,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._maximum_duplicates_allowed = validate_maximum_duplicates(
@@ -148,15 +154,16 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
-                for doc_id, source in (
-                    await self._realtime_read(chunk, EMBEDDING_LOOKUP_FIELDS)
-                ).items():
-                    if is_expired(source, self._ttl, now):
-                        continue
-                    value = parse_vector(source, index=self._index_name)
-                    if value is not None:
-                        found[doc_id] = value
+            with self._gate("mget", timed=len(ids) == 1):
+                for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
+                    for doc_id, source in (
+                        await self._realtime_read(chunk, EMBEDDING_LOOKUP_FIELDS)
+                    ).items():
+                        if is_expired(source, self._ttl, now):
+                            continue
+                        value = parse_vector(source, index=self._index_name)
+                        if value is not None:
+                            found[doc_id] = value
         except ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
@@ -177,8 +184,9 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = await self._prepared()
-            await self._write_pairs(pairs, keys, alias)
+            with self._gate("mset"):
+                alias = await self._prepared()
+                await self._write_pairs(pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
@@ -234,13 +242,14 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             return
         names = {self._id(key): key for key in checked}
         try:
-            indices = await self._indices()
-            actions = (
-                {"_op_type": "delete", "_index": index, "_id": doc_id}
-                for doc_id in names
-                for index in indices
-            )
-            failures = self._failures(await self._bulk(actions), names)
+            with self._gate("mdelete"):
+                indices = await self._indices()
+                actions = (
+                    {"_op_type": "delete", "_index": index, "_id": doc_id}
+                    for doc_id in names
+                    for index in indices
+                )
+                failures = self._failures(await self._bulk(actions), names)
             if failures:
                 raise StoreWriteError("mdelete", failures)
         except ES_ERRORS as exc:
@@ -252,7 +261,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         """Send `actions` in bounded requests; return the items that failed."""
         failed = []
         async for _, item in async_streaming_bulk(
-            self._client,
+            self._batch_client,
             actions,
             chunk_size=MAX_DOCS_PER_REQUEST,
             max_chunk_bytes=MAX_BYTES_PER_REQUEST,
@@ -290,8 +299,9 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
         if prefix is not None:
             require_str("prefix", prefix)
         try:
-            async for key in self._stream_keys(prefix):
-                yield key
+            with self._gate("yield_keys"):
+                async for key in self._stream_keys(prefix):
+                    yield key
         except ES_ERRORS as exc:
             # With on_error="warn" the stream just ends early.
             self._outcomes.failed("yield_keys", exc)
@@ -344,7 +354,7 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             if self._ttl is None
             else {"source_includes": ["timestamp"]}
         )
-        response = await self._client.mget(
+        response = await self._batch_client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page

@@ -14,10 +14,11 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._twins import AsyncGraphBaseCache
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import BreakerSettings, Clock, OnError
 
 try:
     from langgraph.cache.base import BaseCache as LangGraphCache
@@ -58,6 +59,7 @@ class AsyncElasticsearchGraphCache(
         es_password: str | None = None,
         on_error: OnError = "raise",
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -76,6 +78,9 @@ class AsyncElasticsearchGraphCache(
                 ``"warn"``: log it; a read then finds nothing, and the graph
                 runs its nodes.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         entries.validate_serde(serde)
         super().__init__(
@@ -92,6 +97,7 @@ class AsyncElasticsearchGraphCache(
             ttl=None,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         # Sets `serde`, or keeps LangGraph's class-level default.
         LangGraphCache.__init__(self, serde=serde)
@@ -122,10 +128,11 @@ class AsyncElasticsearchGraphCache(
         }
         sources: dict[str, Mapping[str, Any]] = {}
         try:
-            for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
-                sources.update(
-                    await self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS)
-                )
+            with self._gate("get", timed=len(ids) == 1):
+                for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
+                    sources.update(
+                        await self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS)
+                    )
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)
             return {}
@@ -200,11 +207,12 @@ class AsyncElasticsearchGraphCache(
         if not actions:
             return
         try:
-            alias = await self._prepared()
-            failures = await self._bulk_index(
-                lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
-                alias=alias,
-            )
+            with self._gate("set"):
+                alias = await self._prepared()
+                failures = await self._bulk_index(
+                    lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
+                    alias=alias,
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("set", exc)
             return
@@ -231,8 +239,9 @@ class AsyncElasticsearchGraphCache(
             ]
         deleted = 0
         try:
-            for query in queries:
-                deleted += await self._delete_matching(query)
+            with self._gate("clear"):
+                for query in queries:
+                    deleted += await self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return
@@ -241,7 +250,10 @@ class AsyncElasticsearchGraphCache(
     async def apurge_expired(self) -> int:
         """Delete the entries past their ttl; return how many."""
         try:
-            deleted = await self._delete_matching(entries.expired_query(self._clock()))
+            with self._gate("purge_expired"):
+                deleted = await self._delete_matching(
+                    entries.expired_query(self._clock())
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0

@@ -11,6 +11,7 @@ from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
 from langchain_es_cache._async.llm import AsyncLLMCacheIndex
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     parse_generations,
     utc_now,
@@ -42,7 +43,7 @@ from langchain_es_cache._common.validation import (
     validate_similarity_threshold,
 )
 from langchain_es_cache._twins import AsyncBaseCache
-from langchain_es_cache.types import Clock, NearestEntry, OnError
+from langchain_es_cache.types import BreakerSettings, Clock, NearestEntry, OnError
 
 
 class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
@@ -86,6 +87,7 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         on_error: OnError = "raise",
         single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -117,6 +119,9 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
                 that key, in any process, wait for the claimer's answer
                 instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
@@ -137,6 +142,7 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
             store_input_params=store_input_params,
             single_flight=single_flight,
         )
@@ -189,23 +195,28 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         at or above the threshold, or `None`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = await self._embed(prompt)
-        knn = semantic_knn(
-            vector,
-            llm_string,
-            namespace=self._namespace,
-            threshold=self._threshold,
-            ttl=self._ttl,
-            now=self._clock(),
-        )
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
         try:
-            if self._flights is not None and self._is_alias is None:
-                # A claim may create the index: a search racing its creation
-                # would fail on a shard not started yet.
-                await self.is_alias()
-            hit = await self._search(knn)
+            with self._gate("lookup", timed=True) as stopwatch:
+                vector = await self._embed(prompt)
+                knn = semantic_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    threshold=self._threshold,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                if self._flights is not None and self._is_alias is None:
+                    # A claim may create the index: a search racing its
+                    # creation would fail on a shard not started yet.
+                    await self.is_alias()
+                stopwatch.restart()  # the model's time is not the cluster's
+                hit = await self._search(knn)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -235,16 +246,17 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         """
         require_str("prompt", prompt)
         require_str("llm_string", llm_string)
-        vector = await self._embed(prompt)
-        knn = nearest_knn(
-            vector,
-            llm_string,
-            namespace=self._namespace,
-            ttl=self._ttl,
-            now=self._clock(),
-        )
         try:
-            hit = await self._search(knn, NEAREST_FIELDS)
+            with self._gate("nearest"):
+                vector = await self._embed(prompt)
+                knn = nearest_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                hit = await self._search(knn, NEAREST_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("nearest", exc)
             return None
@@ -292,10 +304,14 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         """Store `return_val` as the answer for `prompt` and `llm_string`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = await self._embed(prompt)
-        document = self.build_document(prompt, llm_string, return_val, vector)
+        # Checks the arguments before anything is embedded or sent.
+        document = self._llm_document(prompt, llm_string, return_val)
+        if self._skipped("update"):
+            return
+        document[SEMANTIC_VECTOR_FIELD] = await self._embed(prompt)
         doc_id = llm_key(prompt, llm_string, self._namespace)
         if await self._store_answer(doc_id, document):
             self._refreshes.wrote()

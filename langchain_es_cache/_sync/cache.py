@@ -10,6 +10,7 @@ from typing import Any
 from elasticsearch import Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     is_expired,
     parse_generations,
@@ -26,7 +27,7 @@ from langchain_es_cache._common.validation import (
 )
 from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
-from langchain_es_cache.types import Clock, OnError, Refresh
+from langchain_es_cache.types import BreakerSettings, Clock, OnError, Refresh
 
 
 class ElasticsearchCache(LLMCacheIndex, BaseCache):
@@ -59,6 +60,7 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
         refresh: Refresh = False,
         single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -85,6 +87,9 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
                 this long, and lookups of that key, in any process, wait for
                 the claimer's answer instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -100,6 +105,7 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
             store_input_params=store_input_params,
             single_flight=single_flight,
         )
@@ -115,11 +121,13 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
-            if self._flights is not None and self._is_alias is None:
-                # A claim may create the index: a read racing its creation
-                # would fail on a shard not started yet.
-                self.is_alias()
-            source = self._realtime_get(key, LOOKUP_FIELDS)
+            with self._gate("lookup", timed=True) as stopwatch:
+                if self._flights is not None and self._is_alias is None:
+                    # A claim may create the index: a read racing its creation
+                    # would fail on a shard not started yet.
+                    self.is_alias()
+                    stopwatch.restart()  # the index's creation is no answer
+                source = self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None

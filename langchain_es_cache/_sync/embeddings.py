@@ -17,6 +17,7 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     build_embedding_document,
     decode_vector,
@@ -43,7 +44,7 @@ from langchain_es_cache._common.validation import (
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import ByteStore
 from langchain_es_cache.errors import StoreWriteError
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import BreakerSettings, Clock, OnError
 
 
 class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
@@ -74,6 +75,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         ttl: float | timedelta | None = None,
         on_error: OnError = "raise",
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -98,6 +100,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
                 ``"warn"``: log it; reads then return `None` for every key.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         super().__init__(
             index_name,
@@ -113,6 +118,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._maximum_duplicates_allowed = validate_maximum_duplicates(
@@ -150,15 +156,16 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
-                for doc_id, source in (
-                    self._realtime_read(chunk, EMBEDDING_LOOKUP_FIELDS)
-                ).items():
-                    if is_expired(source, self._ttl, now):
-                        continue
-                    value = parse_vector(source, index=self._index_name)
-                    if value is not None:
-                        found[doc_id] = value
+            with self._gate("mget", timed=len(ids) == 1):
+                for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
+                    for doc_id, source in (
+                        self._realtime_read(chunk, EMBEDDING_LOOKUP_FIELDS)
+                    ).items():
+                        if is_expired(source, self._ttl, now):
+                            continue
+                        value = parse_vector(source, index=self._index_name)
+                        if value is not None:
+                            found[doc_id] = value
         except ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
@@ -179,8 +186,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = self._prepared()
-            self._write_pairs(pairs, keys, alias)
+            with self._gate("mset"):
+                alias = self._prepared()
+                self._write_pairs(pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
@@ -236,13 +244,14 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         names = {self._id(key): key for key in checked}
         try:
-            indices = self._indices()
-            actions = (
-                {"_op_type": "delete", "_index": index, "_id": doc_id}
-                for doc_id in names
-                for index in indices
-            )
-            failures = self._failures(self._bulk(actions), names)
+            with self._gate("mdelete"):
+                indices = self._indices()
+                actions = (
+                    {"_op_type": "delete", "_index": index, "_id": doc_id}
+                    for doc_id in names
+                    for index in indices
+                )
+                failures = self._failures(self._bulk(actions), names)
             if failures:
                 raise StoreWriteError("mdelete", failures)
         except ES_ERRORS as exc:
@@ -254,7 +263,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         """Send `actions` in bounded requests; return the items that failed."""
         failed = []
         for _, item in streaming_bulk(
-            self._client,
+            self._batch_client,
             actions,
             chunk_size=MAX_DOCS_PER_REQUEST,
             max_chunk_bytes=MAX_BYTES_PER_REQUEST,
@@ -292,8 +301,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         if prefix is not None:
             require_str("prefix", prefix)
         try:
-            for key in self._stream_keys(prefix):
-                yield key
+            with self._gate("yield_keys"):
+                for key in self._stream_keys(prefix):
+                    yield key
         except ES_ERRORS as exc:
             # With on_error="warn" the stream just ends early.
             self._outcomes.failed("yield_keys", exc)
@@ -346,7 +356,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             if self._ttl is None
             else {"source_includes": ["timestamp"]}
         )
-        response = self._client.mget(
+        response = self._batch_client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page

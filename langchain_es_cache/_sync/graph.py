@@ -15,11 +15,12 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import GraphBaseCache
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import BreakerSettings, Clock, OnError
 
 try:
     from langgraph.cache.base import BaseCache as LangGraphCache
@@ -58,6 +59,7 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         es_password: str | None = None,
         on_error: OnError = "raise",
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -76,6 +78,9 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
                 ``"warn"``: log it; a read then finds nothing, and the graph
                 runs its nodes.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         entries.validate_serde(serde)
         super().__init__(
@@ -92,6 +97,7 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
             ttl=None,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
         )
         # Sets `serde`, or keeps LangGraph's class-level default.
         LangGraphCache.__init__(self, serde=serde)
@@ -122,8 +128,11 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         }
         sources: dict[str, Mapping[str, Any]] = {}
         try:
-            for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
-                sources.update(self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS))
+            with self._gate("get", timed=len(ids) == 1):
+                for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
+                    sources.update(
+                        self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS)
+                    )
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)
             return {}
@@ -198,11 +207,12 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         if not actions:
             return
         try:
-            alias = self._prepared()
-            failures = self._bulk_index(
-                lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
-                alias=alias,
-            )
+            with self._gate("set"):
+                alias = self._prepared()
+                failures = self._bulk_index(
+                    lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
+                    alias=alias,
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("set", exc)
             return
@@ -229,8 +239,9 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
             ]
         deleted = 0
         try:
-            for query in queries:
-                deleted += self._delete_matching(query)
+            with self._gate("clear"):
+                for query in queries:
+                    deleted += self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return
@@ -239,7 +250,8 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
     def purge_expired(self) -> int:
         """Delete the entries past their ttl; return how many."""
         try:
-            deleted = self._delete_matching(entries.expired_query(self._clock()))
+            with self._gate("purge_expired"):
+                deleted = self._delete_matching(entries.expired_query(self._clock()))
         except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0

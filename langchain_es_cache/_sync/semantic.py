@@ -12,6 +12,7 @@ from elasticsearch import Elasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
+from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     parse_generations,
     utc_now,
@@ -44,7 +45,7 @@ from langchain_es_cache._common.validation import (
 )
 from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
-from langchain_es_cache.types import Clock, NearestEntry, OnError
+from langchain_es_cache.types import BreakerSettings, Clock, NearestEntry, OnError
 
 
 class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
@@ -88,6 +89,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         on_error: OnError = "raise",
         single_flight: float | timedelta | None = None,
         clock: Clock = utc_now,
+        breaker: BreakerSettings | None = DEFAULT_BREAKER,
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -119,6 +121,9 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                 that key, in any process, wait for the claimer's answer
                 instead of calling the model too.
             clock: Returns the current aware datetime; for tests.
+            breaker: The circuit breaker's settings (`BreakerSettings`), or
+                `None` for none: after consecutive transport failures the cache
+                sends nothing for a cool-down (see the README).
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
@@ -139,6 +144,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            breaker=breaker,
             store_input_params=store_input_params,
             single_flight=single_flight,
         )
@@ -191,23 +197,28 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         at or above the threshold, or `None`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = self._embed(prompt)
-        knn = semantic_knn(
-            vector,
-            llm_string,
-            namespace=self._namespace,
-            threshold=self._threshold,
-            ttl=self._ttl,
-            now=self._clock(),
-        )
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
         try:
-            if self._flights is not None and self._is_alias is None:
-                # A claim may create the index: a search racing its creation
-                # would fail on a shard not started yet.
-                self.is_alias()
-            hit = self._search(knn)
+            with self._gate("lookup", timed=True) as stopwatch:
+                vector = self._embed(prompt)
+                knn = semantic_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    threshold=self._threshold,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                if self._flights is not None and self._is_alias is None:
+                    # A claim may create the index: a search racing its
+                    # creation would fail on a shard not started yet.
+                    self.is_alias()
+                stopwatch.restart()  # the model's time is not the cluster's
+                hit = self._search(knn)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -237,16 +248,17 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         """
         require_str("prompt", prompt)
         require_str("llm_string", llm_string)
-        vector = self._embed(prompt)
-        knn = nearest_knn(
-            vector,
-            llm_string,
-            namespace=self._namespace,
-            ttl=self._ttl,
-            now=self._clock(),
-        )
         try:
-            hit = self._search(knn, NEAREST_FIELDS)
+            with self._gate("nearest"):
+                vector = self._embed(prompt)
+                knn = nearest_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                hit = self._search(knn, NEAREST_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("nearest", exc)
             return None
@@ -292,10 +304,14 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         """Store `return_val` as the answer for `prompt` and `llm_string`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = self._embed(prompt)
-        document = self.build_document(prompt, llm_string, return_val, vector)
+        # Checks the arguments before anything is embedded or sent.
+        document = self._llm_document(prompt, llm_string, return_val)
+        if self._skipped("update"):
+            return
+        document[SEMANTIC_VECTOR_FIELD] = self._embed(prompt)
         doc_id = llm_key(prompt, llm_string, self._namespace)
         if self._store_answer(doc_id, document):
             self._refreshes.wrote()
