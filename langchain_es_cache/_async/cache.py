@@ -5,15 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
+from typing_extensions import Unpack
 
+from langchain_es_cache._async.index import AsyncEntryOptions
 from langchain_es_cache._async.llm import AsyncLLMCacheIndex
-from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     is_expired,
     parse_generations,
-    utc_now,
 )
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
@@ -25,7 +24,7 @@ from langchain_es_cache._common.validation import (
     validate_refresh,
 )
 from langchain_es_cache._twins import AsyncBaseCache
-from langchain_es_cache.types import BreakerSettings, Clock, OnError, Refresh
+from langchain_es_cache.types import Refresh
 
 
 class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
@@ -45,20 +44,9 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         *,
         store_input: bool = True,
         store_input_params: bool = True,
-        metadata: dict[str, Any] | None = None,
-        client: AsyncElasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        namespace: str | None = None,
-        ttl: float | timedelta | None = None,
-        on_error: OnError = "raise",
         refresh: Refresh = False,
         single_flight: float | timedelta | None = None,
-        clock: Clock = utc_now,
-        breaker: BreakerSettings | None = DEFAULT_BREAKER,
+        **options: Unpack[AsyncEntryOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -66,46 +54,23 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
             index_name: Index or alias holding the cache; created on first write.
             store_input: Store the prompt in ``llm_input``.
             store_input_params: Store the model's parameters in ``llm_params``.
-            metadata: JSON-serializable dict stored with every entry.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            namespace: Keeps this cache's entries apart from other caches' in
-                the same index: part of the key, and the scope of `clear`.
-            ttl: Entries older than this (seconds or `timedelta`) are misses.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it and go on as on a miss.
             refresh: Refresh after each write, clear and purge (`True`,
                 ``"wait_for"``) so that searches of your own see them at once;
                 lookups never need it.
             single_flight: Seconds or `timedelta`: a miss claims its key for
                 this long, and lookups of that key, in any process, wait for
                 the claimer's answer instead of calling the model too.
-            clock: Returns the current aware datetime; for tests.
-            breaker: The circuit breaker's settings (`BreakerSettings`), or
-                `None` for none: after consecutive transport failures the cache
-                sends nothing for a cool-down (see the README).
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+                `AsyncEntryOptions`.
         """
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=store_input,
-            metadata=metadata,
-            namespace=namespace,
-            ttl=ttl,
-            on_error=on_error,
-            clock=clock,
-            breaker=breaker,
             store_input_params=store_input_params,
             single_flight=single_flight,
+            options=options,
         )
         self._refresh = validate_refresh(refresh)
 

@@ -6,25 +6,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
+from typing_extensions import Unpack
 
 from langchain_es_cache._common.batching import (
     MAX_BYTES_PER_REQUEST,
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
-from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     build_embedding_document,
     decode_vector,
     encode_vector,
     is_expired,
     parse_vector,
-    utc_now,
 )
 from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
 from langchain_es_cache._common.keys import embedding_key
@@ -41,10 +39,9 @@ from langchain_es_cache._common.validation import (
     validate_store_keys,
     validate_store_pairs,
 )
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.index import CacheIndex, EntryOptions
 from langchain_es_cache._twins import ByteStore
 from langchain_es_cache.errors import StoreWriteError
-from langchain_es_cache.types import BreakerSettings, Clock, OnError
 
 
 class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
@@ -63,19 +60,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         index_name: str,
         *,
         store_input: bool = True,
-        metadata: dict[str, Any] | None = None,
-        namespace: str | None = None,
         maximum_duplicates_allowed: int = 1,
-        client: Elasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        ttl: float | timedelta | None = None,
-        on_error: OnError = "raise",
-        clock: Clock = utc_now,
-        breaker: BreakerSettings | None = DEFAULT_BREAKER,
+        **options: Unpack[EntryOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -83,42 +69,19 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             index_name: Index or alias holding the cache; created on first write.
             store_input: Store each key in ``text_input`` (needed by
                 `yield_keys`).
-            metadata: JSON-serializable dict stored with every entry.
-            namespace: Keeps this cache's keys apart from other namespaces in
-                the same index; `None` (not ``""``) for none.
             maximum_duplicates_allowed: Accepted for compatibility with
                 langchain-elasticsearch (an int of at least 1). Lookups read
                 every index behind an alias in real time and return the newest
                 copy, and deletes remove every copy, so duplicates need no limit.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            ttl: Values older than this (seconds or `timedelta`) are missing.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it; reads then return `None` for every key.
-            clock: Returns the current aware datetime; for tests.
-            breaker: The circuit breaker's settings (`BreakerSettings`), or
-                `None` for none: after consecutive transport failures the cache
-                sends nothing for a cool-down (see the README).
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+                `EntryOptions`.
         """
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=store_input,
-            metadata=metadata,
-            namespace=namespace,
-            ttl=ttl,
-            on_error=on_error,
-            clock=clock,
-            breaker=breaker,
+            options=options,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._maximum_duplicates_allowed = validate_maximum_duplicates(

@@ -8,19 +8,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from elasticsearch import Elasticsearch
+from typing_extensions import Unpack
 
 from langchain_es_cache._common import graph as entries
 from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
-from langchain_es_cache._common.breaker import DEFAULT_BREAKER
-from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import ES_ERRORS
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.index import CacheIndex, Options
 from langchain_es_cache._twins import GraphBaseCache
-from langchain_es_cache.types import BreakerSettings, Clock, OnError
 
 try:
     from langgraph.cache.base import BaseCache as LangGraphCache
@@ -43,6 +40,7 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
     async runs alike.
     """
 
+    OPTIONS = frozenset(Options.__annotations__)
     MAPPING = entries.GRAPH_CACHE_MAPPING
 
     def __init__(
@@ -50,16 +48,7 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         index_name: str,
         *,
         serde: SerializerProtocol | None = None,
-        metadata: dict[str, Any] | None = None,
-        client: Elasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        on_error: OnError = "raise",
-        clock: Clock = utc_now,
-        breaker: BreakerSettings | None = DEFAULT_BREAKER,
+        **options: Unpack[Options],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -67,37 +56,16 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
             index_name: Index or alias holding the cache; created on first write.
             serde: LangGraph serializer of the values (``dumps_typed`` and
                 ``loads_typed``); LangGraph's default when omitted.
-            metadata: JSON-serializable dict stored with every entry.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it; a read then finds nothing, and the graph
-                runs its nodes.
-            clock: Returns the current aware datetime; for tests.
-            breaker: The circuit breaker's settings (`BreakerSettings`), or
-                `None` for none: after consecutive transport failures the cache
-                sends nothing for a cool-down (see the README).
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`): see
+                `Options`.
         """
         entries.validate_serde(serde)
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=True,
-            metadata=metadata,
-            namespace=None,
-            ttl=None,
-            on_error=on_error,
-            clock=clock,
-            breaker=breaker,
+            options=options,
         )
         # Sets `serde`, or keeps LangGraph's class-level default.
         LangGraphCache.__init__(self, serde=serde)

@@ -28,7 +28,7 @@ from elasticsearch import (
     TransportError,
 )
 from elasticsearch.helpers import expand_action, scan, streaming_bulk
-from typing_extensions import Self
+from typing_extensions import Self, TypedDict
 
 from langchain_es_cache._common import breaker as _breaker
 from langchain_es_cache._common.batching import (
@@ -37,6 +37,7 @@ from langchain_es_cache._common.batching import (
     chunked,
 )
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
+from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
     api_error,
@@ -90,6 +91,55 @@ from langchain_es_cache.types import (
 logger = logging.getLogger("langchain_es_cache")
 
 
+class Connection(TypedDict, total=False):
+    """How a cache reaches Elasticsearch: keywords every cache class takes.
+
+    Pass `client`, or `es_url` or `es_cloud_id` with `es_api_key` (or `es_user`
+    and `es_password`); anything else is a `ValueError` naming the rule.
+    """
+
+    client: Elasticsearch | None
+    """A client of your own; never closed or changed by the cache."""
+    es_url: str | None
+    """URL of the cluster, when the cache creates its own client."""
+    es_cloud_id: str | None
+    """Elastic Cloud id, instead of `es_url`."""
+    es_user: str | None
+    """User for basic authentication, with `es_password`."""
+    es_api_key: str | None
+    """Encoded API key, instead of user and password."""
+    es_password: str | None
+    """Password for `es_user`."""
+
+
+class Options(Connection, total=False):
+    """The connection, and the options every cache class takes."""
+
+    metadata: dict[str, Any] | None
+    """JSON-serializable dict stored with every entry (default: none)."""
+    on_error: OnError
+    """``"raise"`` (the default) a `CacheError` when Elasticsearch fails, or
+    ``"warn"``: log it and go on as without a cache."""
+    clock: Clock
+    """Returns the current aware datetime (default: UTC now); for tests."""
+    breaker: BreakerSettings | None
+    """The circuit breaker's settings (default: `BreakerSettings()`), or `None`
+    for none: after consecutive transport failures the cache sends nothing for
+    a cool-down."""
+
+
+class EntryOptions(Options, total=False):
+    """`Options`, and those of the caches whose entries share an index by
+    namespace and age."""
+
+    namespace: str | None
+    """Keeps this cache's entries apart from other caches' in the same index:
+    part of the key, and the scope of ``clear`` (default: none)."""
+    ttl: float | timedelta | None
+    """Entries older than this (seconds or `timedelta`) are misses (default:
+    none)."""
+
+
 class CacheIndex:
     """Owns the connection and prepares the index; subclasses add the cache API.
 
@@ -105,24 +155,31 @@ class CacheIndex:
     MAPPING: ClassVar[dict[str, Any]]
     """The ``mappings`` body of the index: set by each cache class."""
 
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(EntryOptions.__annotations__)
+    """The names of the keyword options the class takes (`AsyncEntryOptions`)."""
+
     def __init__(
-        self,
-        index_name: str,
-        *,
-        client: Elasticsearch | None,
-        es_url: str | None,
-        es_cloud_id: str | None,
-        es_user: str | None,
-        es_api_key: str | None,
-        es_password: str | None,
-        store_input: bool,
-        metadata: dict[str, Any] | None,
-        namespace: str | None,
-        ttl: float | timedelta | None,
-        on_error: OnError,
-        clock: Clock,
-        breaker: BreakerSettings | None,
+        self, index_name: str, *, store_input: bool, options: Mapping[str, Any]
     ) -> None:
+        """Validate `options` (the class's `OPTIONS`) and the settings."""
+        unknown = sorted(set(options) - self.OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s): "
+                f"{', '.join(unknown)}"
+            )
+        client = options.get("client")
+        es_url = options.get("es_url")
+        es_cloud_id = options.get("es_cloud_id")
+        es_user = options.get("es_user")
+        es_api_key = options.get("es_api_key")
+        es_password = options.get("es_password")
+        metadata = options.get("metadata")
+        namespace = options.get("namespace")
+        ttl = options.get("ttl")
+        on_error = options.get("on_error", "raise")
+        clock = options.get("clock", utc_now)
+        breaker = options.get("breaker", _breaker.DEFAULT_BREAKER)
         self._index_name = validate_index_name(index_name)
         self._store_input = validate_flag("store_input", store_input)
         self._metadata = validate_metadata(metadata)

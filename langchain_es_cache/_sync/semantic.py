@@ -8,14 +8,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
+from typing_extensions import Unpack
 
-from langchain_es_cache._common.breaker import DEFAULT_BREAKER
 from langchain_es_cache._common.documents import (
     parse_generations,
-    utc_now,
 )
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.keys import llm_key
@@ -43,9 +42,10 @@ from langchain_es_cache._common.validation import (
     validate_embedding,
     validate_similarity_threshold,
 )
+from langchain_es_cache._sync.index import EntryOptions
 from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
-from langchain_es_cache.types import BreakerSettings, Clock, NearestEntry, OnError
+from langchain_es_cache.types import NearestEntry
 
 
 class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
@@ -77,19 +77,8 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         dimensions: int | None = None,
         store_input: bool = True,
         store_input_params: bool = True,
-        metadata: dict[str, Any] | None = None,
-        client: Elasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        namespace: str | None = None,
-        ttl: float | timedelta | None = None,
-        on_error: OnError = "raise",
         single_flight: float | timedelta | None = None,
-        clock: Clock = utc_now,
-        breaker: BreakerSettings | None = DEFAULT_BREAKER,
+        **options: Unpack[EntryOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -103,27 +92,14 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                 first one. Every embedding is checked against it.
             store_input: Store the prompt in ``llm_input``.
             store_input_params: Store the model's parameters in ``llm_params``.
-            metadata: JSON-serializable dict stored with every entry.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            namespace: Keeps this cache's entries apart from other caches' in
-                the same index: part of the key, a filter of every lookup, and
-                the scope of `clear`.
-            ttl: Entries older than this (seconds or `timedelta`) are misses.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it and go on as on a miss.
             single_flight: Seconds or `timedelta`: a miss claims its exact key
                 (prompt, `llm_string`, namespace) for this long, and lookups of
                 that key, in any process, wait for the claimer's answer
                 instead of calling the model too.
-            clock: Returns the current aware datetime; for tests.
-            breaker: The circuit breaker's settings (`BreakerSettings`), or
-                `None` for none: after consecutive transport failures the cache
-                sends nothing for a cool-down (see the README).
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+                `EntryOptions`.
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
@@ -132,21 +108,10 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             )
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=store_input,
-            metadata=metadata,
-            namespace=namespace,
-            ttl=ttl,
-            on_error=on_error,
-            clock=clock,
-            breaker=breaker,
             store_input_params=store_input_params,
             single_flight=single_flight,
+            options=options,
         )
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
