@@ -148,20 +148,28 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
         return found
 
     async def _fetch(self, key: str) -> Mapping[str, Any] | None:
-        """Realtime-read the newest copy of `key`: one ``get``, the hot path
-        (measured faster than a one-document ``mget``), until an alias over
-        several indices makes the shared multi-index read necessary. A shard
-        that is starting is read again after a wait (`SHARD_START_WAITS`)."""
+        """Realtime-read the newest copy of `key`, with the lookups of
+        concurrent calls (one ``mget``), or alone (`_read_alone`)."""
+        return (await self._lookup((key,), LOOKUP_FIELDS)).get(key)
+
+    async def _read_alone(
+        self, ids: list[str], fields: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """One id: one ``get``, the hot path (measured faster than a
+        one-document ``mget``), until an alias over several indices makes the
+        shared multi-index read necessary. A shard that is starting is read
+        again after a wait (`SHARD_START_WAITS`)."""
+        if len(ids) != 1:
+            return await super()._read_alone(ids, fields)
+        (key,) = ids
         waits = iter(SHARD_START_WAITS)
         while not self._multi_index:
             try:
                 doc = await self._client.get(
-                    index=self._index_name,
-                    id=key,
-                    source_includes=LOOKUP_FIELDS,
+                    index=self._index_name, id=key, source_includes=fields
                 )
             except NotFoundError:
-                return None
+                return {}
             except BadRequestError as exc:
                 if not is_multi_index_error(exc):
                     raise
@@ -173,8 +181,8 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
                 await async_sleep(wait)
             else:
                 source: Mapping[str, Any] | None = doc.get("_source")
-                return source
-        return (await self._realtime_read([key], LOOKUP_FIELDS)).get(key)
+                return {} if source is None else {key: source}
+        return await self._realtime_read(ids, fields)
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE

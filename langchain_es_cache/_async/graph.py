@@ -123,9 +123,7 @@ class AsyncElasticsearchGraphCache(
         sources: dict[str, Mapping[str, Any]] = {}
         try:
             for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
-                sources.update(
-                    await self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS)
-                )
+                sources.update(await self._lookup(chunk, entries.GRAPH_LOOKUP_FIELDS))
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)
             return {}

@@ -258,7 +258,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = (await self._realtime_read([key], LOOKUP_FIELDS)).get(key)
+        source = (await self._lookup((key,), LOOKUP_FIELDS)).get(key)
         return hit if source is None else {"_id": key, "_source": source}
 
     async def aupdate(

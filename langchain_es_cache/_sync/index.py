@@ -34,6 +34,7 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.coalescing import split_results, strongest_refresh
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
@@ -73,11 +74,21 @@ from langchain_es_cache._common.validation import (
     validate_on_error,
     validate_ttl,
 )
-from langchain_es_cache._twins import Clients, IndexLock, sleep
+from langchain_es_cache._twins import (
+    Clients,
+    Coalescer,
+    IndexLock,
+    sleep,
+)
 from langchain_es_cache.errors import CacheError
 from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
 
 logger = logging.getLogger("langchain_es_cache")
+
+Read = tuple[tuple[str, ...], tuple[str, ...]]
+"""A coalesced read: its ids and the fields it reads."""
+Write = tuple[str, dict[str, Any], Refresh]
+"""A coalesced write: id, document, refresh."""
 
 
 class CacheIndex:
@@ -145,6 +156,13 @@ class CacheIndex:
         self._preparations = 0
         self._prepared_at: dict[str, int] = {}
         self._may_refresh = True
+        # Concurrent reads go out as one mget, concurrent writes as one bulk.
+        self._reads: Coalescer[Read, dict[str, Mapping[str, Any]]] = Coalescer(
+            self._send_reads, lambda read: len(read[0])
+        )
+        self._writes: Coalescer[Write, None] = Coalescer(
+            self._send_writes, lambda write: 1
+        )
 
     @property
     def _client(self) -> Elasticsearch:
@@ -283,6 +301,35 @@ class CacheIndex:
             self._preparations += 1
             self._prepared_at[index] = self._preparations
 
+    def _lookup(
+        self, ids: Sequence[str], fields: Sequence[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """`_realtime_read`, sent together with the reads of concurrent calls
+        (one ``mget``); a call of more than a request's worth goes alone."""
+        if len(ids) > MAX_DOCS_PER_REQUEST:
+            return self._realtime_read(list(ids), list(fields))
+        return self._reads.call((tuple(ids), tuple(fields)))
+
+    def _send_reads(
+        self, calls: list[Read]
+    ) -> list[dict[str, Mapping[str, Any]] | Exception]:
+        """Read the ids of `calls` at once; each gets its own sources, or the
+        error of one of its own ids."""
+        if len(calls) == 1:
+            ((ids, fields),) = calls
+            return [self._read_alone(list(ids), list(fields))]
+        found, errors = self._realtime_read_items(
+            list(dict.fromkeys(doc_id for call, _ in calls for doc_id in call)),
+            sorted({field for _, call in calls for field in call}),
+        )
+        return split_results([call for call, _ in calls], found, errors)
+
+    def _read_alone(
+        self, ids: list[str], fields: list[str]
+    ) -> dict[str, Mapping[str, Any]]:
+        """A read with none to share its request: `_realtime_read`."""
+        return self._realtime_read(ids, fields)
+
     def _realtime_read(
         self, ids: list[str], fields: list[str]
     ) -> dict[str, Mapping[str, Any]]:
@@ -292,33 +339,55 @@ class CacheIndex:
         A shard that is starting (a rollover's new index) is read again after
         a wait (`SHARD_START_WAITS`).
         """
-        for wait in SHARD_START_WAITS:
-            try:
-                return self._realtime_read_once(ids, fields)
-            except ShardsStarting:
-                sleep(wait)
-        return self._realtime_read_once(ids, fields)
+        found, errors = self._realtime_read_items(ids, fields)
+        for error in errors.values():
+            raise error
+        return found
+
+    def _realtime_read_items(
+        self, ids: list[str], fields: list[str]
+    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Exception]]:
+        """`_realtime_read`, with the error of each id that failed instead of
+        raising it: the ids found, and the ids failed."""
+        found: dict[str, Mapping[str, Any]] = {}
+        failed: dict[str, Exception] = {}
+        todo = ids
+        for wait in (*SHARD_START_WAITS, None):
+            read, errors = self._realtime_read_once(todo, fields)
+            found.update(read)
+            starting = [i for i, e in errors.items() if isinstance(e, ShardsStarting)]
+            failed.update(errors)
+            if not starting or wait is None:
+                break
+            sleep(wait)
+            todo = starting
+            for doc_id in starting:
+                del failed[doc_id]
+        return found, failed
 
     def _realtime_read_once(
         self, ids: list[str], fields: list[str]
-    ) -> dict[str, Mapping[str, Any]]:
+    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Exception]]:
         if not self._multi_index:
             response = self._client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
-            errors = [e for e in map(mget_doc_error, docs) if e is not None]
-            if not errors:
-                return newest_by_id(docs)
-            if not any(is_multi_index_doc_error(e) for e in errors):
-                if all(map(is_shard_starting, errors)):
-                    raise ShardsStarting(f"mget failed: {errors[0]}")
-                raise CacheError(f"mget failed: {errors[0]}")
+            errors = {
+                str(doc.get("_id")): error
+                for doc in docs
+                if (error := mget_doc_error(doc)) is not None
+            }
+            if not any(map(is_multi_index_doc_error, errors.values())):
+                return newest_by_id(docs), {
+                    doc_id: _read_error(error) for doc_id, error in errors.items()
+                }
             # A single-index read cannot span an alias's indices: from now on
             # read them all and keep the newest copy.
             self._multi_index = True
         indices = self._indices()
         found: dict[str, Mapping[str, Any]] = {}
+        failed: dict[str, Exception] = {}
         per_request = max(1, MAX_DOCS_PER_REQUEST // len(indices))
         for chunk in chunked(ids, per_request):
             response = self._client.mget(
@@ -330,14 +399,17 @@ class CacheIndex:
                 source_includes=fields,
             )
             docs = response["docs"]
-            for error in map(mget_doc_error, docs):
-                if is_shard_starting(error):
-                    raise ShardsStarting(f"mget failed: {error}")
+            for doc in docs:
+                error = mget_doc_error(doc)
                 if error is not None:
                     # A copy we cannot read may be the newest: not a silent miss.
-                    raise CacheError(f"mget failed: {error}")
-            found.update(newest_by_id(docs))
-        return found
+                    failed.setdefault(str(doc.get("_id")), _read_error(error))
+            found.update(
+                (doc_id, source)
+                for doc_id, source in newest_by_id(docs).items()
+                if doc_id not in failed
+            )
+        return found, failed
 
     def _indices(self) -> list[str]:
         """The indices behind the alias, or the index name itself."""
@@ -353,12 +425,47 @@ class CacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            self._write(doc_id, document, refresh)
+            self._writes.call((doc_id, document, refresh))
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
         return True
+
+    def _send_writes(self, calls: list[Write]) -> list[Exception | None]:
+        """Write the documents of `calls` in one bulk request (`_bulk_index`,
+        so through the same guard as `_write`); a failed item fails its call."""
+        if len(calls) == 1:
+            doc_id, document, refresh = calls[0]
+            self._write(doc_id, document, refresh)
+            return [None]
+        alias = self._prepared()
+
+        def actions(ids: set[str] | None) -> Iterable[dict[str, Any]]:
+            for doc_id, document, _ in calls:
+                if ids is None or doc_id in ids:
+                    yield {
+                        "_op_type": "index",
+                        "_index": self._index_name,
+                        "_id": doc_id,
+                        "_source": stamped(document, self._clock()),
+                    }
+
+        failures = dict(
+            self._bulk_index(
+                actions,
+                alias=alias,
+                refresh=strongest_refresh([refresh for _, _, refresh in calls]),
+            )
+        )
+        return [
+            None
+            if doc_id not in failures
+            else CacheError(
+                f"cache update on index {self._index_name!r} failed: {failures[doc_id]}"
+            )
+            for doc_id, _, _ in calls
+        ]
 
     def _write(
         self,
@@ -424,6 +531,7 @@ class CacheIndex:
         actions: Callable[[set[str] | None], Iterable[dict[str, Any]]],
         *,
         alias: bool,
+        refresh: Refresh = False,
     ) -> list[tuple[str, str]]:
         """Bulk-index documents as `_write` indexes one; return ``(id, reason)``
         of each that failed.
@@ -449,6 +557,7 @@ class CacheIndex:
                 # Through an alias, never let a write auto-create an index
                 # named like the alias.
                 require_alias=alias,
+                refresh=refresh,
             ):
                 failure = bulk_failure(item)
                 if failure is None:
@@ -609,3 +718,11 @@ class CacheIndex:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _read_error(error: Mapping[str, Any]) -> CacheError:
+    """The error of an id an ``mget`` could not read: `ShardsStarting` (read
+    again after a wait) or `CacheError`."""
+    if is_shard_starting(error):
+        return ShardsStarting(f"mget failed: {error}")
+    return CacheError(f"mget failed: {error}")

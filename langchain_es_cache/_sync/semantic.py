@@ -260,7 +260,7 @@ class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = (self._realtime_read([key], LOOKUP_FIELDS)).get(key)
+        source = (self._lookup((key,), LOOKUP_FIELDS)).get(key)
         return hit if source is None else {"_id": key, "_source": source}
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
