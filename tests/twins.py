@@ -89,3 +89,15 @@ class Background(Generic[T]):
     def result(self) -> T:
         """Its result; fails if it has not finished in `GUARD_SECONDS`."""
         return self._future.result(GUARD_SECONDS)
+
+
+def async_coalesces() -> bool:
+    """Whether concurrent calls on one cache share requests: the async
+    classes coalesce them."""
+    return True
+
+
+def coalesces() -> bool:
+    """Whether concurrent calls on one cache share requests: the sync
+    classes send each call alone."""
+    return False
