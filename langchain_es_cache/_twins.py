@@ -534,6 +534,10 @@ class AsyncCoalescer(Generic[T, R]):
                         future.set_exception(result)
                     else:
                         future.set_result(result)
+                # One loop turn for the callers just answered: those that call
+                # again join the next batch instead of finding the lane idle
+                # and going alone (which would cost a round trip a batch).
+                await asyncio.sleep(0)
         finally:
             for _, future in lane.pending.clear():
                 future.cancel()

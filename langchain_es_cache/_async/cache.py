@@ -2,38 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import ApiError, AsyncElasticsearch, BadRequestError, NotFoundError
+from elasticsearch import AsyncElasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache._async.flight import AsyncSingleFlightIndex
+from langchain_es_cache._async.llm import AsyncLLMCacheIndex
 from langchain_es_cache._common.documents import (
-    build_llm_document,
     is_expired,
     parse_generations,
     utc_now,
 )
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
-    api_error,
-    is_multi_index_error,
 )
 from langchain_es_cache._common.keys import llm_key
-from langchain_es_cache._common.lifecycle import SHARD_START_WAITS, is_shard_starting
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
-    validate_flag,
     validate_refresh,
 )
-from langchain_es_cache._twins import AsyncBaseCache, async_sleep
+from langchain_es_cache._twins import AsyncBaseCache
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
-class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
+class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -104,11 +97,8 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            store_input_params=store_input_params,
             single_flight=single_flight,
-        )
-        check_metadata_fields(self._metadata, self.MAPPING)
-        self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
         )
         self._refresh = validate_refresh(refresh)
 
@@ -116,16 +106,7 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> dict[str, Any]:
         """Return the document that `aupdate` stores for these arguments."""
-        return build_llm_document(
-            prompt,
-            llm_string,
-            return_val,
-            store_input=self._store_input,
-            store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
-        )
+        return self._llm_document(prompt, llm_string, return_val)
 
     async def alookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
@@ -135,7 +116,7 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
                 # A claim may create the index: a read racing its creation
                 # would fail on a shard not started yet.
                 await self.is_alias()
-            source = await self._fetch(key)
+            source = await self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -146,43 +127,6 @@ class AsyncElasticsearchCache(AsyncSingleFlightIndex, AsyncBaseCache):
             return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         return found
-
-    async def _fetch(self, key: str) -> Mapping[str, Any] | None:
-        """Realtime-read the newest copy of `key`, with the lookups of
-        concurrent calls (one ``mget``), or alone (`_read_alone`)."""
-        return (await self._lookup((key,), LOOKUP_FIELDS)).get(key)
-
-    async def _read_alone(
-        self, ids: list[str], fields: list[str]
-    ) -> dict[str, Mapping[str, Any]]:
-        """One id: one ``get``, the hot path (measured faster than a
-        one-document ``mget``), until an alias over several indices makes the
-        shared multi-index read necessary. A shard that is starting is read
-        again after a wait (`SHARD_START_WAITS`)."""
-        if len(ids) != 1:
-            return await super()._read_alone(ids, fields)
-        (key,) = ids
-        waits = iter(SHARD_START_WAITS)
-        while not self._multi_index:
-            try:
-                doc = await self._client.get(
-                    index=self._index_name, id=key, source_includes=fields
-                )
-            except NotFoundError:
-                return {}
-            except BadRequestError as exc:
-                if not is_multi_index_error(exc):
-                    raise
-                self._multi_index = True
-            except ApiError as exc:
-                wait = next(waits, None)
-                if wait is None or not is_shard_starting(api_error(exc)):
-                    raise
-                await async_sleep(wait)
-            else:
-                source: Mapping[str, Any] | None = doc.get("_source")
-                return {} if source is None else {key: source}
-        return await self._realtime_read(ids, fields)
 
     async def aupdate(
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE

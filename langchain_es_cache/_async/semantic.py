@@ -10,9 +10,8 @@ from elasticsearch import AsyncElasticsearch, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
-from langchain_es_cache._async.flight import AsyncSingleFlightIndex
+from langchain_es_cache._async.llm import AsyncLLMCacheIndex
 from langchain_es_cache._common.documents import (
-    build_llm_document,
     parse_generations,
     utc_now,
 )
@@ -31,17 +30,15 @@ from langchain_es_cache._common.queries import (
 )
 from langchain_es_cache._common.state import RefreshTracker
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
     validate_dimensions,
     validate_embedding,
-    validate_flag,
     validate_similarity_threshold,
 )
 from langchain_es_cache._twins import AsyncBaseCache
 from langchain_es_cache.types import Clock, OnError
 
 
-class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
+class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
     """LangChain LLM cache that also answers prompts worded differently.
 
     Each entry stores the prompt's embedding in a cosine ``dense_vector``; a
@@ -133,15 +130,12 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            store_input_params=store_input_params,
             single_flight=single_flight,
         )
-        check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
         self._dimensions = validate_dimensions(dimensions)
-        self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
-        )
         self._refreshes = RefreshTracker()
 
     @property
@@ -179,16 +173,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
     ) -> dict[str, Any]:
         """Return the document that `aupdate` stores: the exact cache's, plus
         the prompt's embedding `vector` in ``llm_input_vector``."""
-        document = build_llm_document(
-            prompt,
-            llm_string,
-            return_val,
-            store_input=self._store_input,
-            store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
-        )
+        document = self._llm_document(prompt, llm_string, return_val)
         document[SEMANTIC_VECTOR_FIELD] = vector
         return document
 
@@ -258,7 +243,7 @@ class AsyncElasticsearchSemanticCache(AsyncSingleFlightIndex, AsyncBaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = (await self._lookup((key,), LOOKUP_FIELDS)).get(key)
+        source = await self._realtime_get(key, LOOKUP_FIELDS)
         return hit if source is None else {"_id": key, "_source": source}
 
     async def aupdate(

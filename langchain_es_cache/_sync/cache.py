@@ -4,38 +4,31 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import ApiError, BadRequestError, Elasticsearch, NotFoundError
+from elasticsearch import Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache._common.documents import (
-    build_llm_document,
     is_expired,
     parse_generations,
     utc_now,
 )
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
-    api_error,
-    is_multi_index_error,
 )
 from langchain_es_cache._common.keys import llm_key
-from langchain_es_cache._common.lifecycle import SHARD_START_WAITS, is_shard_starting
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
-    validate_flag,
     validate_refresh,
 )
-from langchain_es_cache._sync.flight import SingleFlightIndex
-from langchain_es_cache._twins import BaseCache, sleep
+from langchain_es_cache._sync.llm import LLMCacheIndex
+from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import Clock, OnError, Refresh
 
 
-class ElasticsearchCache(SingleFlightIndex, BaseCache):
+class ElasticsearchCache(LLMCacheIndex, BaseCache):
     """LangChain LLM cache stored in Elasticsearch.
 
     One document per ``(prompt, llm_string)``, with the id given by
@@ -106,11 +99,8 @@ class ElasticsearchCache(SingleFlightIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            store_input_params=store_input_params,
             single_flight=single_flight,
-        )
-        check_metadata_fields(self._metadata, self.MAPPING)
-        self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
         )
         self._refresh = validate_refresh(refresh)
 
@@ -118,16 +108,7 @@ class ElasticsearchCache(SingleFlightIndex, BaseCache):
         self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
     ) -> dict[str, Any]:
         """Return the document that `update` stores for these arguments."""
-        return build_llm_document(
-            prompt,
-            llm_string,
-            return_val,
-            store_input=self._store_input,
-            store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
-        )
+        return self._llm_document(prompt, llm_string, return_val)
 
     def lookup(self, prompt: str, llm_string: str) -> RETURN_VAL_TYPE | None:
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
@@ -137,7 +118,7 @@ class ElasticsearchCache(SingleFlightIndex, BaseCache):
                 # A claim may create the index: a read racing its creation
                 # would fail on a shard not started yet.
                 self.is_alias()
-            source = self._fetch(key)
+            source = self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -148,43 +129,6 @@ class ElasticsearchCache(SingleFlightIndex, BaseCache):
             return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
         return found
-
-    def _fetch(self, key: str) -> Mapping[str, Any] | None:
-        """Realtime-read the newest copy of `key`, with the lookups of
-        concurrent calls (one ``mget``), or alone (`_read_alone`)."""
-        return (self._lookup((key,), LOOKUP_FIELDS)).get(key)
-
-    def _read_alone(
-        self, ids: list[str], fields: list[str]
-    ) -> dict[str, Mapping[str, Any]]:
-        """One id: one ``get``, the hot path (measured faster than a
-        one-document ``mget``), until an alias over several indices makes the
-        shared multi-index read necessary. A shard that is starting is read
-        again after a wait (`SHARD_START_WAITS`)."""
-        if len(ids) != 1:
-            return super()._read_alone(ids, fields)
-        (key,) = ids
-        waits = iter(SHARD_START_WAITS)
-        while not self._multi_index:
-            try:
-                doc = self._client.get(
-                    index=self._index_name, id=key, source_includes=fields
-                )
-            except NotFoundError:
-                return {}
-            except BadRequestError as exc:
-                if not is_multi_index_error(exc):
-                    raise
-                self._multi_index = True
-            except ApiError as exc:
-                wait = next(waits, None)
-                if wait is None or not is_shard_starting(api_error(exc)):
-                    raise
-                sleep(wait)
-            else:
-                source: Mapping[str, Any] | None = doc.get("_source")
-                return {} if source is None else {key: source}
-        return self._realtime_read(ids, fields)
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`."""

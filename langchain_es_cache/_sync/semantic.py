@@ -13,7 +13,6 @@ from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 
 from langchain_es_cache._common.documents import (
-    build_llm_document,
     parse_generations,
     utc_now,
 )
@@ -32,18 +31,16 @@ from langchain_es_cache._common.queries import (
 )
 from langchain_es_cache._common.state import RefreshTracker
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
     validate_dimensions,
     validate_embedding,
-    validate_flag,
     validate_similarity_threshold,
 )
-from langchain_es_cache._sync.flight import SingleFlightIndex
+from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import Clock, OnError
 
 
-class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
+class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
     """LangChain LLM cache that also answers prompts worded differently.
 
     Each entry stores the prompt's embedding in a cosine ``dense_vector``; a
@@ -135,15 +132,12 @@ class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
             ttl=ttl,
             on_error=on_error,
             clock=clock,
+            store_input_params=store_input_params,
             single_flight=single_flight,
         )
-        check_metadata_fields(self._metadata, self.MAPPING)
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
         self._dimensions = validate_dimensions(dimensions)
-        self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
-        )
         self._refreshes = RefreshTracker()
 
     @property
@@ -181,16 +175,7 @@ class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
     ) -> dict[str, Any]:
         """Return the document that `update` stores: the exact cache's, plus
         the prompt's embedding `vector` in ``llm_input_vector``."""
-        document = build_llm_document(
-            prompt,
-            llm_string,
-            return_val,
-            store_input=self._store_input,
-            store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
-        )
+        document = self._llm_document(prompt, llm_string, return_val)
         document[SEMANTIC_VECTOR_FIELD] = vector
         return document
 
@@ -260,7 +245,7 @@ class ElasticsearchSemanticCache(SingleFlightIndex, BaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = (self._lookup((key,), LOOKUP_FIELDS)).get(key)
+        source = self._realtime_get(key, LOOKUP_FIELDS)
         return hit if source is None else {"_id": key, "_source": source}
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:

@@ -21,7 +21,6 @@ from langchain_es_cache import (
     CacheStats,
     MappingConflictError,
 )
-from langchain_es_cache._async import cache as cache_module
 from langchain_es_cache._async import index as index_module
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.keys import embedding_key, llm_key
@@ -580,8 +579,7 @@ def start_on_first_wait(
         )
         admin.cluster.health(index=index, wait_for_status="yellow", timeout="60s")
 
-    for module in (cache_module, index_module):
-        monkeypatch.setattr(module, async_sleep.__name__, start_shard)
+    monkeypatch.setattr(index_module, async_sleep.__name__, start_shard)
     return waits
 
 

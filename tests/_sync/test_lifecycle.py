@@ -25,7 +25,6 @@ from langchain_es_cache import (
 )
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.keys import embedding_key, llm_key
-from langchain_es_cache._sync import cache as cache_module
 from langchain_es_cache._sync import index as index_module
 from langchain_es_cache._twins import sleep
 from tests.clock import FakeClock
@@ -578,8 +577,7 @@ def start_on_first_wait(
         )
         admin.cluster.health(index=index, wait_for_status="yellow", timeout="60s")
 
-    for module in (cache_module, index_module):
-        monkeypatch.setattr(module, sleep.__name__, start_shard)
+    monkeypatch.setattr(index_module, sleep.__name__, start_shard)
     return waits
 
 

@@ -1,8 +1,7 @@
-# Generated from langchain_es_cache/_async/flight.py: do not edit.
-# Edit the source, then run `nox -s codegen` (utils/generate_sync.py).
-"""Single flight's requests, shared by the exact and the semantic LLM caches.
+"""The base of the exact and the semantic LLM caches: the answer document they
+store, and single flight's requests.
 
-The rules and the in-process bookkeeping are in
+Single flight's rules and in-process bookkeeping are in
 `langchain_es_cache._common.single_flight`.
 """
 
@@ -16,14 +15,17 @@ from typing import Any
 from elasticsearch import ConflictError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache._common.documents import is_expired, parse_generations
+from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._common.documents import (
+    build_llm_document,
+    is_expired,
+    parse_generations,
+)
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.mappings import LOOKUP_FIELDS
 from langchain_es_cache._common.responses import (
     bulk_failure,
     is_conflict,
-    is_multi_index_doc_error,
-    mget_doc_error,
     newest_source,
 )
 from langchain_es_cache._common.single_flight import (
@@ -43,33 +45,53 @@ from langchain_es_cache._common.single_flight import (
     with_claims,
     written_claim,
 )
-from langchain_es_cache._sync.index import CacheIndex
-from langchain_es_cache._twins import Caller, Signal
-from langchain_es_cache.errors import CacheError
+from langchain_es_cache._common.validation import check_metadata_fields, validate_flag
+from langchain_es_cache._twins import AsyncCaller, AsyncSignal
 from langchain_es_cache.types import Refresh
 
 logger = logging.getLogger("langchain_es_cache")
 
 
-class SingleFlightIndex(CacheIndex):
-    """An LLM cache index whose misses can claim their key (``single_flight=``).
+class AsyncLLMCacheIndex(AsyncCacheIndex):
+    """An LLM cache index: answers stored as documents built in one place
+    (`_llm_document`), and misses that can claim their key (``single_flight=``).
 
-    Without `single_flight`, nothing here sends a request.
+    Without `single_flight`, no claim is ever sent.
     """
 
     def __init__(
         self,
         index_name: str,
         *,
+        store_input_params: bool,
         single_flight: float | timedelta | None,
         **settings: Any,
     ) -> None:
         super().__init__(index_name, **settings)
+        check_metadata_fields(self._metadata, self.MAPPING)
+        self._store_input_params = validate_flag(
+            "store_input_params", store_input_params
+        )
         period = validate_single_flight(single_flight)
-        self._flights: Flights[Signal] | None = (
-            None if period is None else Flights(period, Signal)
+        self._flights: Flights[AsyncSignal] | None = (
+            None if period is None else Flights(period, AsyncSignal)
         )
         self._claim_owner = owner_token()
+
+    def _llm_document(
+        self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE
+    ) -> dict[str, Any]:
+        """The document that stores `return_val` for `prompt` and `llm_string`."""
+        return build_llm_document(
+            prompt,
+            llm_string,
+            return_val,
+            store_input=self._store_input,
+            store_input_params=self._store_input_params,
+            metadata=self._metadata,
+            now=self._clock(),
+            namespace=self._namespace,
+        )
 
     @property
     def single_flight(self) -> timedelta | None:
@@ -89,12 +111,12 @@ class SingleFlightIndex(CacheIndex):
 
     # --- lookups -------------------------------------------------------------
 
-    def _coalesce(self, key: str) -> RETURN_VAL_TYPE | None:
+    async def _coalesce(self, key: str) -> RETURN_VAL_TYPE | None:
         """A lookup's miss of `key` with `single_flight`: claim the key and miss,
         or wait for the answer of the caller holding it."""
         flights = self._flights
         assert flights is not None
-        me = Caller.current()
+        me = AsyncCaller.current()
         waited = False
         while True:
             step = flights.join(key, me, self._clock())
@@ -103,13 +125,13 @@ class SingleFlightIndex(CacheIndex):
                 return None
             if step.kind == "wait":
                 assert step.signal is not None
-                step.signal.wait(step.timeout)
+                await step.signal.wait(step.timeout)
                 if step.flight.answer is not None:
                     return self._coalesced(step.flight.answer, key)
                 waited = True
                 continue
             try:
-                return self._lead(key, me, step, read_first=waited)
+                return await self._lead(key, me, step, read_first=waited)
             except ES_ERRORS as exc:
                 flights.abandon(key, step.flight, me)
                 # With "warn", a miss: as if single_flight were off.
@@ -119,8 +141,8 @@ class SingleFlightIndex(CacheIndex):
                 flights.abandon(key, step.flight, me)
                 raise
 
-    def _lead(
-        self, key: str, me: object, step: Step[Signal], *, read_first: bool
+    async def _lead(
+        self, key: str, me: object, step: Step[AsyncSignal], *, read_first: bool
     ) -> RETURN_VAL_TYPE | None:
         """Claim `key` for `me` (a miss), or poll until its answer is written
         (a hit) or its claim expires (then claim it).
@@ -133,18 +155,18 @@ class SingleFlightIndex(CacheIndex):
         flight = step.flight
         claim = None
         if step.expired is not None:
-            claim = self._take_over(key, step.expired)
+            claim = await self._take_over(key, step.expired)
         elif not read_first:
-            claim = self._create_claim(key)
+            claim = await self._create_claim(key)
         if claim is not None:
-            return self._owned(key, flight, me, claim)
+            return await self._owned(key, flight, me, claim)
         if not step.may_wait:
             flights.abandon(key, flight, me)
             self._outcomes.count("misses")
             return None
         backoff = Backoff()
         while True:
-            source, remote = self._read_flight(key)
+            source, remote = await self._read_flight(key)
             answer = self._answer(source)
             if answer is not None:
                 flights.finish(key, answer)
@@ -152,30 +174,30 @@ class SingleFlightIndex(CacheIndex):
             now = self._clock()
             if remote is None or remote.expires <= now:
                 if remote is None:
-                    claim = self._create_claim(key)
+                    claim = await self._create_claim(key)
                 else:
-                    claim = self._take_over(key, remote)
+                    claim = await self._take_over(key, remote)
                 if claim is None:
                     continue  # another caller won: read its claim
                 if remote is None:
                     # The claim vanished: with its answer written in between?
-                    answer = self._answer((self._read_flight(key))[0])
+                    answer = self._answer((await self._read_flight(key))[0])
                     if answer is not None:
-                        self._delete_claim(key, claim)
+                        await self._delete_claim(key, claim)
                         flights.finish(key, answer)
                         return self._coalesced(answer, key)
-                return self._owned(key, flight, me, claim)
+                return await self._owned(key, flight, me, claim)
             # Woken early by this object's update of the key, if it comes. The
             # update sets the answer before the signal: read them the other way.
             signal = flight.signal
             if flight.answer is None:
                 wait = seconds_until(remote.expires, now)
-                signal.wait(min(backoff.next(), wait))
+                await signal.wait(min(backoff.next(), wait))
             if flight.answer is not None:
                 return self._coalesced(flight.answer, key)
 
-    def _owned(
-        self, key: str, flight: Flight[Signal], me: object, claim: Claim
+    async def _owned(
+        self, key: str, flight: Flight[AsyncSignal], me: object, claim: Claim
     ) -> RETURN_VAL_TYPE | None:
         """`me` holds `claim`: a miss, unless an update answered meanwhile."""
         flights = self._flights
@@ -183,7 +205,7 @@ class SingleFlightIndex(CacheIndex):
         if flights.own(key, flight, me, claim):
             self._outcomes.count("misses")
             return None
-        self._delete_claim(key, claim)
+        await self._delete_claim(key, claim)
         assert flight.answer is not None
         return self._coalesced(flight.answer, key)
 
@@ -216,22 +238,22 @@ class SingleFlightIndex(CacheIndex):
         )
         return document, expires
 
-    def _create_claim(self, key: str) -> Claim | None:
+    async def _create_claim(self, key: str) -> Claim | None:
         """Create the claim on `key`; `None` if another caller holds one.
 
         Written like an entry (`_write`): an index without the cache's mapping
         refuses it rather than mapping ``namespace`` by guesswork.
         """
         document, expires = self._claim_document()
-        (item,) = self._write(claim_id(key), document, False, op="create")
+        (item,) = await self._write(claim_id(key), document, False, op="create")
         if is_conflict(item):
             return None
         return written_claim(next(iter(item.values())), expires)
 
-    def _take_over(self, key: str, expired: Claim) -> Claim | None:
+    async def _take_over(self, key: str, expired: Claim) -> Claim | None:
         """Replace the `expired` claim on `key`, unless someone changed it first."""
         document, expires = self._claim_document()
-        (item,) = self._write(
+        (item,) = await self._write(
             claim_id(key),
             document,
             False,
@@ -245,10 +267,10 @@ class SingleFlightIndex(CacheIndex):
             return None
         return written_claim(next(iter(item.values())), expires)
 
-    def _delete_claim(self, key: str, claim: Claim) -> None:
+    async def _delete_claim(self, key: str, claim: Claim) -> None:
         """Delete `claim` on `key` if it is still the one written."""
         try:
-            self._client.delete(
+            await self._client.delete(
                 index=claim.index,
                 id=claim_id(key),
                 if_seq_no=claim.seq_no,
@@ -260,42 +282,23 @@ class SingleFlightIndex(CacheIndex):
             # The answer is in hand; the claim expires by itself.
             logger.debug("claim on %s not deleted: %s", key, exc)
 
-    def _read_flight(self, key: str) -> tuple[Mapping[str, Any] | None, Claim | None]:
+    async def _read_flight(
+        self, key: str
+    ) -> tuple[Mapping[str, Any] | None, Claim | None]:
         """Realtime-read the entry `key` and its claim, in one request.
 
         The claim is read first, so that a claim already gone when read, deleted
         by the update that wrote the entry, is never paired with no entry.
         """
         ids = [claim_id(key), key]
-        fields = [*LOOKUP_FIELDS, *CLAIM_FIELDS]
-        docs: list[dict[str, Any]] = []
-        if not self._multi_index:
-            response = self._client.mget(
-                index=self._index_name, ids=ids, source_includes=fields
-            )
-            docs = response["docs"]
-            errors = [e for e in map(mget_doc_error, docs) if e is not None]
-            if errors:
-                if not any(is_multi_index_doc_error(e) for e in errors):
-                    raise CacheError(f"mget failed: {errors[0]}")
-                self._multi_index = True
-        if self._multi_index:
-            indices = self._indices()
-            response = self._client.mget(
-                docs=[{"_index": i, "_id": doc_id} for doc_id in ids for i in indices],
-                source_includes=fields,
-            )
-            docs = response["docs"]
-            for error in map(mget_doc_error, docs):
-                if error is not None:
-                    raise CacheError(f"mget failed: {error}")
+        docs = await self._realtime_docs(ids, [*LOOKUP_FIELDS, *CLAIM_FIELDS])
         claims = [d for d in docs if d.get("_id") == ids[0]]
         entries = [d for d in docs if d.get("_id") == key]
         return newest_source(entries), latest_claim(claims)
 
     # --- updates, clear, purge ---------------------------------------------------
 
-    def _store_answer(
+    async def _store_answer(
         self,
         doc_id: str,
         document: dict[str, Any],
@@ -307,17 +310,17 @@ class SingleFlightIndex(CacheIndex):
         waiting for it in this process. Tells whether the entry was written."""
         flights = self._flights
         if flights is None:
-            return self._store(doc_id, document, refresh=refresh)
+            return await self._store(doc_id, document, refresh=refresh)
         claim = flights.held(doc_id)
         if claim is None:
-            written = self._store(doc_id, document, refresh=refresh)
+            written = await self._store(doc_id, document, refresh=refresh)
         else:
-            written = self._store_releasing(doc_id, document, claim, refresh)
+            written = await self._store_releasing(doc_id, document, claim, refresh)
         # Even unwritten, the answer is good for the callers waiting here.
         flights.finish(doc_id, document["llm_output"])
         return written
 
-    def _store_releasing(
+    async def _store_releasing(
         self, doc_id: str, document: dict[str, Any], claim: Claim, refresh: Refresh
     ) -> bool:
         """`_store`, with the delete of `claim` in the same bulk request.
@@ -326,7 +329,7 @@ class SingleFlightIndex(CacheIndex):
         (same shard, in order), so its waiters find the answer.
         """
         try:
-            items = self._write(
+            items = await self._write(
                 doc_id,
                 document,
                 refresh,
@@ -342,33 +345,33 @@ class SingleFlightIndex(CacheIndex):
         self._outcomes.count("writes")
         return True
 
-    def _clear_claims(self) -> None:
+    async def _clear_claims(self) -> None:
         """Delete the namespace's claims (after `clear`): callers waiting in
         other processes then claim again."""
         if self._flights is None:
             return
         query = claims_query(self._namespace)
         try:
-            deleted = self._delete_matching(query)
+            deleted = await self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return
         logger.debug("cleared %d claims from %s", deleted, self._index_name)
 
-    def purge_expired(self) -> int:
+    async def apurge_expired(self) -> int:
         """Delete the entries older than `ttl` (in the namespace); return how many.
 
         With `single_flight`, also delete the namespace's expired claims (not
         counted), and a cache without `ttl` deletes only those.
         """
         if self._flights is None:
-            return super().purge_expired()
+            return await super().apurge_expired()
         deleted = 0
         if self._ttl is not None:
-            deleted = super().purge_expired()
+            deleted = await super().apurge_expired()
         query = claims_query(self._namespace, expired_at=self._clock())
         try:
-            claims = self._delete_matching(query)
+            claims = await self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return deleted
