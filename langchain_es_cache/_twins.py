@@ -23,7 +23,7 @@ from collections.abc import (
     Sequence,
 )
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
@@ -545,18 +545,84 @@ class AsyncCoalescer(Generic[T, R]):
             lane.drain = None
 
 
+class _Waiter(Generic[T, R]):
+    """A thread's call waiting in a `Coalescer`: its item, then its outcome."""
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.lead = False
+        self.result: R | Exception | None = None
+
+
 class Coalescer(Generic[T, R]):
-    """Sends each call alone, at once (the sync `AsyncCoalescer`): threads
-    block in their own requests."""
+    """Sends concurrent calls of one kind together, across threads (the sync
+    `AsyncCoalescer`).
+
+    A call made with none in flight is sent at once, alone, by its thread.
+    Calls made while one is in flight wait; when it returns, the oldest
+    waiting thread is woken to send every waiting call (up to the batch
+    limit) in one request and hand the answers out, then the lead passes on
+    the same way. No thread of its own, no timer.
+    """
 
     def __init__(
         self, send: Callable[[list[T]], list[R | Exception]], weight: Callable[[T], int]
     ) -> None:
         self._send = send
+        self._lock = threading.Lock()
+        self._busy = False
+        self._pending: Pending[_Waiter[T, R]] = Pending(
+            lambda waiter: weight(waiter.item), lambda waiter: True
+        )
 
     def call(self, item: T) -> R:
-        """`item`'s result, from a request of its own."""
-        (result,) = self._send([item])
+        """`item`'s result, sent alone now or with the calls waiting with it."""
+        waiter: _Waiter[T, R] = _Waiter(item)
+        with self._lock:
+            self._pending.add(waiter)
+            lead = not self._busy
+            self._busy = True
+        if not lead:
+            waiter.done.wait()
+            if not waiter.lead:
+                return self._outcome(waiter)
+        with self._lock:
+            batch = self._pending.take()
+        try:
+            try:
+                results = self._send([w.item for w in batch])
+            except Exception as exc:
+                results = [exc] * len(batch)
+            for other, result in zip(batch, results, strict=True):
+                other.result = result
+                other.done.set()
+        finally:
+            self._hand_over(batch)
+        return self._outcome(waiter)
+
+    def _hand_over(self, batch: list[_Waiter[T, R]]) -> None:
+        """Wake the oldest waiting thread to send the next batch, or mark the
+        coalescer idle. Calls of a batch left unanswered (an interrupt) fail."""
+        for other in batch:
+            if not other.done.is_set():
+                other.result = CancelledCall("the thread sending this call stopped")
+                other.done.set()
+        with self._lock:
+            nxt = self._pending.peek()
+            if nxt is None:
+                self._busy = False
+                return
+            nxt.lead = True
+        nxt.done.set()
+
+    @staticmethod
+    def _outcome(waiter: _Waiter[T, R]) -> R:
+        result = waiter.result
         if isinstance(result, Exception):
             raise result
-        return result
+        return cast(R, result)
+
+
+class CancelledCall(Exception):
+    """The thread that was sending a call with others' stopped before an answer."""

@@ -49,6 +49,10 @@ class Pending(Generic[W]):
         self._queue.clear()
         return waiters
 
+    def peek(self) -> W | None:
+        """The oldest waiting call, left in the queue; `None` if none waits."""
+        return self._queue[0] if self._queue else None
+
     def add(self, waiter: W) -> None:
         """Queue `waiter` for the next batch."""
         self._queue.append(waiter)
