@@ -578,15 +578,24 @@ class Coalescer(Generic[T, R]):
 
     def call(self, item: T) -> R:
         """`item`'s result, sent alone now or with the calls waiting with it."""
-        waiter: _Waiter[T, R] = _Waiter(item)
+        waiter: _Waiter[T, R] | None = None
         with self._lock:
-            self._pending.add(waiter)
-            lead = not self._busy
+            if self._busy:
+                waiter = _Waiter(item)
+                self._pending.add(waiter)
             self._busy = True
-        if not lead:
-            waiter.done.wait()
-            if not waiter.lead:
-                return self._outcome(waiter)
+        if waiter is None:
+            # Alone: no waiter object, no event, as cheap as a plain call.
+            try:
+                (result,) = self._send([item])
+            finally:
+                self._hand_over([])
+            if isinstance(result, Exception):
+                raise result
+            return result
+        waiter.done.wait()
+        if not waiter.lead:
+            return self._outcome(waiter)
         with self._lock:
             batch = self._pending.take()
         try:
