@@ -8,11 +8,19 @@ class CacheError(Exception):
     """A cache operation failed in Elasticsearch; ``__cause__`` holds the reason."""
 
 
+class CircuitOpenError(CacheError):
+    """A cache operation was not sent: the circuit breaker is open (says why)."""
+
+
 class MappingConflictError(CacheError, ValueError):
     """The cache's index exists with fields the cache cannot use.
 
     A `CacheError`, so `on_error` decides what becomes of it.
     """
+
+
+class MigrationError(ValueError):
+    """A migration cannot start: what SOURCE or DEST holds does not allow it."""
 
 
 class StoreError(CacheError):

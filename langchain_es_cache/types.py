@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Any, ClassVar, Literal
 
 Refresh = bool | Literal["wait_for"]
 
@@ -26,3 +28,151 @@ class CacheStats:
     errors: int = 0
     coalesced: int = 0
     """Hits answered by waiting for another caller's answer (`single_flight`)."""
+    tokens_saved: int = 0
+    """Tokens (``usage_metadata``) of the answers the LLM caches served, which
+    the model did not spend again."""
+
+    skipped: int = 0
+    """Operations not sent because the circuit breaker was open."""
+
+
+@dataclass(frozen=True)
+class NearestEntry:
+    """The cached entry nearest to a prompt, with its cosine similarity to it.
+
+    ``similarity`` is a cosine in [-1, 1], the quantity `similarity_threshold`
+    is compared with; ``prompt`` is the entry's stored prompt and ``text`` what
+    was embedded for it (both `None` when it was written with
+    ``store_input=False``); ``written`` is when it was stored.
+    """
+
+    similarity: float
+    prompt: str | None
+    text: str | None
+    written: datetime | None
+
+
+@dataclass
+class MigrationReport:
+    """What a migration did (or, with ``dry_run``, would do), entry by entry.
+
+    ``created``, ``updated`` and ``unchanged`` (DEST already had the entry, as
+    new or newer) count re-keyed entries; ``no_input`` (stored without its
+    key's input), ``mismatched`` (stored input does not give back the id),
+    ``unreadable`` and ``other_kind`` count source documents not copied;
+    ``failed`` counts writes Elasticsearch refused; ``without_timestamp``
+    counts entries copied without a time. ``examples`` holds a few source ids
+    (DEST ids for ``failed``) with the reason, per count.
+    """
+
+    EXAMPLES_KEPT: ClassVar[int] = 5
+
+    source: str
+    dest: str
+    kind: Literal["llm", "embeddings"] | None
+    dry_run: bool
+    scanned: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    no_input: int = 0
+    mismatched: int = 0
+    unreadable: int = 0
+    other_kind: int = 0
+    failed: int = 0
+    without_timestamp: int = 0
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        """Source documents not copied (failed writes aside)."""
+        return self.no_input + self.mismatched + self.unreadable + self.other_kind
+
+    def note(self, reason: str, example: str) -> None:
+        """Count one document under `reason`, keeping a few examples."""
+        setattr(self, reason, getattr(self, reason) + 1)
+        kept = self.examples.setdefault(reason, [])
+        if len(kept) < self.EXAMPLES_KEPT:
+            kept.append(example)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The report as JSON-ready data, with ``skipped``."""
+        return {**asdict(self), "skipped": self.skipped}
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(
+            f"{name} must be a number of seconds, not {type(value).__name__}"
+        )
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(
+            f"{name} must be a positive, finite number of seconds, not {value!r}"
+        )
+    return float(value)
+
+
+@dataclass(frozen=True)
+class BreakerSettings:
+    """When a cache stops sending requests to a failing cluster, and for how long.
+
+    Pass it as ``breaker=`` to any cache class (``breaker=None`` turns the breaker
+    off). Each cache object keeps a breaker of its own, built from these settings.
+
+    Attributes:
+        failures: Consecutive transport failures (refused, reset or timed-out
+            connections, 429/502/503/504 answers) that open the breaker.
+        cooldown: Seconds an open breaker sends nothing before one call probes.
+        max_cooldown: Longest cool-down: each failed probe doubles it up to this.
+        clock: Monotonic seconds (`time.monotonic`); for tests.
+    """
+
+    failures: int = 5
+    cooldown: float = 2.0
+    max_cooldown: float = 30.0
+    clock: Callable[[], float] = field(
+        default=time.monotonic, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.failures, bool) or not isinstance(self.failures, int):
+            raise TypeError(
+                f"failures must be an int, not {type(self.failures).__name__}"
+            )
+        if self.failures < 1:
+            raise ValueError(f"failures must be at least 1, not {self.failures}")
+        cooldown = _seconds("cooldown", self.cooldown)
+        maximum = _seconds("max_cooldown", self.max_cooldown)
+        if maximum < cooldown:
+            raise ValueError(
+                f"max_cooldown ({maximum:g} s) must not be less than cooldown "
+                f"({cooldown:g} s)"
+            )
+        if not callable(self.clock):
+            raise TypeError(f"clock must be callable, not {type(self.clock).__name__}")
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    """What ``check()`` found: the cache can work with these credentials.
+
+    Attributes:
+        index: The cache's index or alias name.
+        user: The user the credentials authenticate as (for an API key, its
+            owner); `None` on a cluster without security.
+        index_exists: Whether the index (or alias) exists already.
+        privileges: Each privilege ``check()`` asks about (``read``, ``write``,
+            ``create_index``, ``manage``) on the index, held or not.
+    """
+
+    index: str
+    user: str | None
+    index_exists: bool
+    privileges: Mapping[str, bool]
+
+    @property
+    def can_create(self) -> bool:
+        """Whether the credentials may create the index with the cache's mapping."""
+        return self.privileges.get("create_index", False) or self.privileges.get(
+            "manage", False
+        )

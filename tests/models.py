@@ -392,6 +392,8 @@ class SlowChatModel(BaseChatModel):
     answer: str = "Paris is the capital of France."
     delay: float = 0.5
     failures: int = 0
+    total_tokens: int = 0
+    """Token usage reported with the answer (none when 0)."""
     _calls: int = PrivateAttr(default=0)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
@@ -414,9 +416,17 @@ class SlowChatModel(BaseChatModel):
             failing = self._calls <= self.failures
         if failing:
             raise RuntimeError(f"model call {self._calls} failed")
-        return ChatResult(
-            generations=[ChatGeneration(message=AIMessage(content=self.answer))]
+        usage = (
+            {
+                "input_tokens": 1,
+                "output_tokens": self.total_tokens - 1,
+                "total_tokens": self.total_tokens,
+            }
+            if self.total_tokens
+            else None
         )
+        message = AIMessage(content=self.answer, usage_metadata=usage)
+        return ChatResult(generations=[ChatGeneration(message=message)])
 
     def _generate(
         self,

@@ -12,7 +12,13 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 
-from langchain_es_cache import AsyncElasticsearchCache, ElasticsearchCache
+from langchain_es_cache import (
+    AsyncElasticsearchCache,
+    ElasticsearchCache,
+    ElasticsearchEmbeddingsCache,
+    ElasticsearchSemanticCache,
+)
+from tests.models import CountingEmbeddings
 
 CLASSES = [ElasticsearchCache, AsyncElasticsearchCache]
 URL = "http://127.0.0.1:1"
@@ -123,3 +129,31 @@ def test_secrets_stay_out_of_repr_and_logs(
 def test_positional_arguments_beyond_index_name_are_refused(cls: Any) -> None:
     with pytest.raises(TypeError):
         cls("cache", True)
+
+
+@pytest.mark.parametrize(
+    "factory",
+    [
+        lambda kw: ElasticsearchCache("cache", es_url=URL, **kw),
+        lambda kw: AsyncElasticsearchCache("cache", es_url=URL, **kw),
+        lambda kw: ElasticsearchEmbeddingsCache("cache", es_url=URL, **kw),
+        lambda kw: ElasticsearchSemanticCache(
+            "cache", CountingEmbeddings(), es_url=URL, **kw
+        ),
+    ],
+    ids=["exact", "async-exact", "embeddings", "semantic"],
+)
+def test_unknown_keyword_is_refused_by_name(factory: Any) -> None:
+    """The shared options arrive as keywords (`AsyncEntryOptions`): a misspelt
+    one is a TypeError naming it, not silently ignored."""
+    with pytest.raises(TypeError, match=r"unexpected keyword argument.*es_passwrd"):
+        factory({"es_passwrd": SECRET})
+
+
+def test_graph_cache_refuses_the_entry_options() -> None:
+    """The graph cache has no cache-wide namespace or ttl (LangGraph passes
+    them per call): they are refused, not ignored."""
+    graph = pytest.importorskip("langchain_es_cache._sync.graph")
+    for option in ({"namespace": "n"}, {"ttl": 60}):
+        with pytest.raises(TypeError, match="unexpected keyword argument"):
+            graph.ElasticsearchGraphCache("cache", es_url=URL, **option)

@@ -105,3 +105,21 @@ async def test_async_class(
         await chat.ainvoke(PARAPHRASE)
         await chat.ainvoke(SPAIN)
         assert chat.calls == 2
+
+
+def test_nearest_measures_the_models_similarity(
+    model: WordLlamaEmbeddings, admin: Elasticsearch, index_name: str
+) -> None:
+    """`nearest` gives the model's own cosine, hit or not (the README's figures)."""
+    cache = ElasticsearchSemanticCache(index_name, model, client=admin)
+    cache.update(FRANCE, LLM, [Generation(text="Paris")])
+    france = model.embed_query(FRANCE)
+    for prompt in (PARAPHRASE, SPAIN):
+        nearest = cache.nearest(prompt, LLM)
+        assert nearest is not None and nearest.prompt == FRANCE
+        print(f"\nnearest({prompt!r}).similarity = {nearest.similarity:.4f}")
+        # float32 vectors and score in the cluster: equal to about 1e-6.
+        expected = cosine(france, model.embed_query(prompt))
+        assert nearest.similarity == pytest.approx(expected, abs=1e-5)
+        hit = cache.lookup(prompt, LLM) is not None
+        assert hit is (nearest.similarity >= cache.similarity_threshold)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from elasticsearch import Elasticsearch
+from elasticsearch import ApiError, Elasticsearch
 
 from langchain_es_cache import ElasticsearchCache
 from langchain_es_cache._common.documents import parse_timestamp
@@ -66,12 +66,17 @@ def workers() -> Iterator[list[subprocess.Popen[str]]]:
 
 def claims(admin: Elasticsearch, index: str) -> list[Any]:
     """The claims in `index`, which may not exist yet."""
-    admin.indices.refresh(index=index, ignore_unavailable=True)
-    found = admin.search(
-        index=index,
-        query={"term": {"namespace": CLAIM_NAMESPACE}},
-        ignore_unavailable=True,
-    )
+    try:
+        admin.indices.refresh(index=index, ignore_unavailable=True)
+        found = admin.search(
+            index=index,
+            query={"term": {"namespace": CLAIM_NAMESPACE}},
+            ignore_unavailable=True,
+        )
+    except ApiError as exc:
+        if exc.meta.status != 503:
+            raise
+        return []  # the index was just created: its shard is starting
     return list(found["hits"]["hits"])
 
 

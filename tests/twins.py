@@ -7,7 +7,9 @@ import threading
 import time
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from elastic_transport import AiohttpHttpNode, NodeConfig, Urllib3HttpNode
 
 T = TypeVar("T")
 
@@ -102,3 +104,37 @@ def coalesces() -> bool:
     classes do too, across threads, but how many overlap depends on when the
     threads run, so the sync tests assert no fixed count."""
     return False
+
+
+class AsyncCountingNode(AiohttpHttpNode):
+    """elasticsearch-py's async HTTP node, counting the requests it sends."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self.sent = 0
+
+    # elastic-transport types the async node's method as its sync base's.
+    async def perform_request(  # type: ignore[override]
+        self, *args: Any, **kwargs: Any
+    ) -> Any:
+        self.sent += 1
+        return await super().perform_request(*args, **kwargs)
+
+
+class CountingNode(Urllib3HttpNode):
+    """elasticsearch-py's sync HTTP node, counting the requests it sends."""
+
+    def __init__(self, config: NodeConfig) -> None:
+        super().__init__(config)
+        self._lock = threading.Lock()
+        self.sent = 0
+
+    def perform_request(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self.sent += 1
+        return super().perform_request(*args, **kwargs)
+
+
+def requests_sent(client: Any) -> int:
+    """Requests sent by a client made with ``node_class=`` a counting node."""
+    return sum(node.sent for node in client.transport.node_pool.all())

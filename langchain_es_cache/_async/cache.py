@@ -5,25 +5,26 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import AsyncElasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
+from typing_extensions import Unpack
 
+from langchain_es_cache._async.index import AsyncEntryOptions
 from langchain_es_cache._async.llm import AsyncLLMCacheIndex
 from langchain_es_cache._common.documents import (
     is_expired,
     parse_generations,
-    utc_now,
 )
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
 )
 from langchain_es_cache._common.keys import llm_key
 from langchain_es_cache._common.mappings import LLM_CACHE_MAPPING, LOOKUP_FIELDS
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
     validate_refresh,
 )
 from langchain_es_cache._twins import AsyncBaseCache
-from langchain_es_cache.types import Clock, OnError, Refresh
+from langchain_es_cache.types import Refresh
 
 
 class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
@@ -43,19 +44,9 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         *,
         store_input: bool = True,
         store_input_params: bool = True,
-        metadata: dict[str, Any] | None = None,
-        client: AsyncElasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        namespace: str | None = None,
-        ttl: float | timedelta | None = None,
-        on_error: OnError = "raise",
         refresh: Refresh = False,
         single_flight: float | timedelta | None = None,
-        clock: Clock = utc_now,
+        **options: Unpack[AsyncEntryOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -63,42 +54,23 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
             index_name: Index or alias holding the cache; created on first write.
             store_input: Store the prompt in ``llm_input``.
             store_input_params: Store the model's parameters in ``llm_params``.
-            metadata: JSON-serializable dict stored with every entry.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            namespace: Keeps this cache's entries apart from other caches' in
-                the same index: part of the key, and the scope of `clear`.
-            ttl: Entries older than this (seconds or `timedelta`) are misses.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it and go on as on a miss.
             refresh: Refresh after each write, clear and purge (`True`,
                 ``"wait_for"``) so that searches of your own see them at once;
                 lookups never need it.
             single_flight: Seconds or `timedelta`: a miss claims its key for
                 this long, and lookups of that key, in any process, wait for
                 the claimer's answer instead of calling the model too.
-            clock: Returns the current aware datetime; for tests.
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+                `AsyncEntryOptions`.
         """
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=store_input,
-            metadata=metadata,
-            namespace=namespace,
-            ttl=ttl,
-            on_error=on_error,
-            clock=clock,
             store_input_params=store_input_params,
             single_flight=single_flight,
+            options=options,
         )
         self._refresh = validate_refresh(refresh)
 
@@ -112,11 +84,13 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
-            if self._flights is not None and self._is_alias is None:
-                # A claim may create the index: a read racing its creation
-                # would fail on a shard not started yet.
-                await self.is_alias()
-            source = await self._realtime_get(key, LOOKUP_FIELDS)
+            with self._gate("lookup", timed=True) as stopwatch:
+                if self._flights is not None and self._is_alias is None:
+                    # A claim may create the index: a read racing its creation
+                    # would fail on a shard not started yet.
+                    await self.is_alias()
+                    stopwatch.restart()  # the index's creation is no answer
+                source = await self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -126,6 +100,8 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         if found is None and self._flights is not None:
             return await self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
     async def aupdate(

@@ -6,18 +6,16 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from elasticsearch import AsyncElasticsearch
+from typing_extensions import Unpack
 
-from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._async.index import AsyncCacheIndex, AsyncOptions
 from langchain_es_cache._common import graph as entries
 from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
-from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._twins import AsyncGraphBaseCache
-from langchain_es_cache.types import Clock, OnError
 
 try:
     from langgraph.cache.base import BaseCache as LangGraphCache
@@ -42,6 +40,7 @@ class AsyncElasticsearchGraphCache(
     async runs alike.
     """
 
+    OPTIONS = frozenset(AsyncOptions.__annotations__)
     MAPPING = entries.GRAPH_CACHE_MAPPING
 
     def __init__(
@@ -49,15 +48,7 @@ class AsyncElasticsearchGraphCache(
         index_name: str,
         *,
         serde: SerializerProtocol | None = None,
-        metadata: dict[str, Any] | None = None,
-        client: AsyncElasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        on_error: OnError = "raise",
-        clock: Clock = utc_now,
+        **options: Unpack[AsyncOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -65,33 +56,16 @@ class AsyncElasticsearchGraphCache(
             index_name: Index or alias holding the cache; created on first write.
             serde: LangGraph serializer of the values (``dumps_typed`` and
                 ``loads_typed``); LangGraph's default when omitted.
-            metadata: JSON-serializable dict stored with every entry.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it; a read then finds nothing, and the graph
-                runs its nodes.
-            clock: Returns the current aware datetime; for tests.
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`): see
+                `AsyncOptions`.
         """
         entries.validate_serde(serde)
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=True,
-            metadata=metadata,
-            namespace=None,
-            ttl=None,
-            on_error=on_error,
-            clock=clock,
+            options=options,
         )
         # Sets `serde`, or keeps LangGraph's class-level default.
         LangGraphCache.__init__(self, serde=serde)
@@ -122,8 +96,11 @@ class AsyncElasticsearchGraphCache(
         }
         sources: dict[str, Mapping[str, Any]] = {}
         try:
-            for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
-                sources.update(await self._lookup(chunk, entries.GRAPH_LOOKUP_FIELDS))
+            with self._gate("get", timed=len(ids) == 1):
+                for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
+                    sources.update(
+                        await self._lookup(chunk, entries.GRAPH_LOOKUP_FIELDS)
+                    )
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)
             return {}
@@ -198,11 +175,12 @@ class AsyncElasticsearchGraphCache(
         if not actions:
             return
         try:
-            alias = await self._prepared()
-            failures = await self._bulk_index(
-                lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
-                alias=alias,
-            )
+            with self._gate("set"):
+                alias = await self._prepared()
+                failures = await self._bulk_index(
+                    lambda ids: [a for a in actions if ids is None or a["_id"] in ids],
+                    alias=alias,
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("set", exc)
             return
@@ -229,8 +207,9 @@ class AsyncElasticsearchGraphCache(
             ]
         deleted = 0
         try:
-            for query in queries:
-                deleted += await self._delete_matching(query)
+            with self._gate("clear"):
+                for query in queries:
+                    deleted += await self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return
@@ -239,7 +218,10 @@ class AsyncElasticsearchGraphCache(
     async def apurge_expired(self) -> int:
         """Delete the entries past their ttl; return how many."""
         try:
-            deleted = await self._delete_matching(entries.expired_query(self._clock()))
+            with self._gate("purge_expired"):
+                deleted = await self._delete_matching(
+                    entries.expired_query(self._clock())
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0

@@ -8,10 +8,11 @@ from collections.abc import (
     AsyncIterator,
     Callable,
     Iterable,
+    Iterator,
     Mapping,
     Sequence,
 )
-from contextlib import aclosing
+from contextlib import aclosing, contextmanager
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, ClassVar, cast
@@ -19,14 +20,16 @@ from typing import Any, ClassVar, cast
 from elasticsearch import (
     ApiError,
     AsyncElasticsearch,
+    AuthenticationException,
     AuthorizationException,
     BadRequestError,
     NotFoundError,
     TransportError,
 )
 from elasticsearch.helpers import async_scan, async_streaming_bulk, expand_action
-from typing_extensions import Self
+from typing_extensions import Self, TypedDict
 
+from langchain_es_cache._common import breaker as _breaker
 from langchain_es_cache._common.batching import (
     MAX_BYTES_PER_REQUEST,
     MAX_DOCS_PER_REQUEST,
@@ -34,6 +37,7 @@ from langchain_es_cache._common.batching import (
 )
 from langchain_es_cache._common.coalescing import split_results, strongest_refresh
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
+from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
     api_error,
@@ -79,8 +83,15 @@ from langchain_es_cache._twins import (
     AsyncIndexLock,
     async_sleep,
 )
-from langchain_es_cache.errors import CacheError
-from langchain_es_cache.types import CacheStats, Clock, OnError, Refresh
+from langchain_es_cache.errors import CacheError, CircuitOpenError
+from langchain_es_cache.types import (
+    BreakerSettings,
+    CacheStats,
+    CheckReport,
+    Clock,
+    OnError,
+    Refresh,
+)
 
 logger = logging.getLogger("langchain_es_cache")
 
@@ -91,12 +102,63 @@ Write = tuple[str, dict[str, Any], Refresh]
 """A coalesced write: id, document, refresh."""
 
 
+class AsyncConnection(TypedDict, total=False):
+    """How a cache reaches Elasticsearch: keywords every cache class takes.
+
+    Pass `client`, or `es_url` or `es_cloud_id` with `es_api_key` (or `es_user`
+    and `es_password`); anything else is a `ValueError` naming the rule.
+    """
+
+    client: AsyncElasticsearch | None
+    """A client of your own; never closed or changed by the cache."""
+    es_url: str | None
+    """URL of the cluster, when the cache creates its own client."""
+    es_cloud_id: str | None
+    """Elastic Cloud id, instead of `es_url`."""
+    es_user: str | None
+    """User for basic authentication, with `es_password`."""
+    es_api_key: str | None
+    """Encoded API key, instead of user and password."""
+    es_password: str | None
+    """Password for `es_user`."""
+
+
+class AsyncOptions(AsyncConnection, total=False):
+    """The connection, and the options every cache class takes."""
+
+    metadata: dict[str, Any] | None
+    """JSON-serializable dict stored with every entry (default: none)."""
+    on_error: OnError
+    """``"raise"`` (the default) a `CacheError` when Elasticsearch fails, or
+    ``"warn"``: log it and go on as without a cache."""
+    clock: Clock
+    """Returns the current aware datetime (default: UTC now); for tests."""
+    breaker: BreakerSettings | None
+    """The circuit breaker's settings (default: `BreakerSettings()`), or `None`
+    for none: after consecutive transport failures the cache sends nothing for
+    a cool-down."""
+
+
+class AsyncEntryOptions(AsyncOptions, total=False):
+    """`AsyncOptions`, and those of the caches whose entries share an index by
+    namespace and age."""
+
+    namespace: str | None
+    """Keeps this cache's entries apart from other caches' in the same index:
+    part of the key, and the scope of ``clear`` (default: none)."""
+    ttl: float | timedelta | None
+    """Entries older than this (seconds or `timedelta`) are misses (default:
+    none)."""
+
+
 class AsyncCacheIndex:
     """Owns the connection and prepares the index; subclasses add the cache API.
 
     The clients the class creates from credentials (`AsyncClients`) are closed
     by `aclose` and ``async with``; a client passed in is used through
-    ``options()`` (so never changed) and never closed. A write refused by an
+    ``options()`` (so never changed) and never closed; the created ones give
+    requests timeouts sized for a cache (`_common.breaker`). Every operation
+    passes the cache's circuit breaker (`_gate`). A write refused by an
     index for lacking the cache's mapping (`lifecycle.NOT_PREPARED_TEMPLATE`)
     puts the mapping on that index and is sent again.
     """
@@ -104,23 +166,31 @@ class AsyncCacheIndex:
     MAPPING: ClassVar[dict[str, Any]]
     """The ``mappings`` body of the index: set by each cache class."""
 
+    OPTIONS: ClassVar[frozenset[str]] = frozenset(AsyncEntryOptions.__annotations__)
+    """The names of the keyword options the class takes (`AsyncEntryOptions`)."""
+
     def __init__(
-        self,
-        index_name: str,
-        *,
-        client: AsyncElasticsearch | None,
-        es_url: str | None,
-        es_cloud_id: str | None,
-        es_user: str | None,
-        es_api_key: str | None,
-        es_password: str | None,
-        store_input: bool,
-        metadata: dict[str, Any] | None,
-        namespace: str | None,
-        ttl: float | timedelta | None,
-        on_error: OnError,
-        clock: Clock,
+        self, index_name: str, *, store_input: bool, options: Mapping[str, Any]
     ) -> None:
+        """Validate `options` (the class's `OPTIONS`) and the settings."""
+        unknown = sorted(set(options) - self.OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s): "
+                f"{', '.join(unknown)}"
+            )
+        client = options.get("client")
+        es_url = options.get("es_url")
+        es_cloud_id = options.get("es_cloud_id")
+        es_user = options.get("es_user")
+        es_api_key = options.get("es_api_key")
+        es_password = options.get("es_password")
+        metadata = options.get("metadata")
+        namespace = options.get("namespace")
+        ttl = options.get("ttl")
+        on_error = options.get("on_error", "raise")
+        clock = options.get("clock", utc_now)
+        breaker = options.get("breaker", _breaker.DEFAULT_BREAKER)
         self._index_name = validate_index_name(index_name)
         self._store_input = validate_flag("store_input", store_input)
         self._metadata = validate_metadata(metadata)
@@ -128,6 +198,12 @@ class AsyncCacheIndex:
         self._ttl = validate_ttl(ttl)
         self._clock = validate_clock(clock)
         self._outcomes = Outcomes(self._index_name, validate_on_error(on_error))
+        settings_of_breaker = _breaker.validate_breaker(breaker)
+        self._breaker = (
+            None
+            if settings_of_breaker is None
+            else _breaker.CircuitBreaker(settings_of_breaker)
+        )
         settings = client_settings(
             has_client=client is not None,
             es_url=es_url,
@@ -140,7 +216,9 @@ class AsyncCacheIndex:
         self._given_client: AsyncElasticsearch | None = None
         if client is None:
             self._owned_clients = AsyncClients(
-                lambda: AsyncElasticsearch(**settings or {})
+                lambda: AsyncElasticsearch(
+                    **settings or {}, **_breaker.own_client_options()
+                )
             )
         else:
             if not isinstance(client, AsyncElasticsearch):
@@ -148,6 +226,16 @@ class AsyncCacheIndex:
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
             self._given_client = client.options(headers={"user-agent": USER_AGENT})
+        # How fast the cluster answers, to size the timeouts of the clients the
+        # cache created; a client passed in keeps its own settings.
+        self._latency: _breaker.Latency | None = (
+            _breaker.Latency() if client is None else None
+        )
+        # Each created client's variants with a timeout step, made once:
+        # options() is slow. Keyed by the client (one per event loop).
+        self._timed_clients: dict[
+            tuple[int, float], tuple[AsyncElasticsearch, AsyncElasticsearch]
+        ] = {}
         self._is_alias: bool | None = None
         self._multi_index = False
         self._index_lock = AsyncIndexLock()
@@ -167,19 +255,120 @@ class AsyncCacheIndex:
         )
 
     @property
-    def _client(self) -> AsyncElasticsearch:
+    def _base_client(self) -> AsyncElasticsearch:
         """The client to use now: the one passed in, or one the cache created."""
         if self._given_client is not None:
             return self._given_client
         assert self._owned_clients is not None
         return self._owned_clients.current()
 
+    @property
+    def _client(self) -> AsyncElasticsearch:
+        """The client for requests about one document.
+
+        A client the cache created gives them a timeout following how fast the
+        cluster has been answering (`_breaker.Latency`); a client passed in,
+        its own settings.
+        """
+        if self._latency is None:
+            return self._base_client
+        return self._with_timeout(self._latency.timeout())
+
+    @property
+    def _batch_client(self) -> AsyncElasticsearch:
+        """The client for requests whose work grows with the data (and the
+        first writes, which may create the index): a longer timeout on a
+        client the cache created."""
+        if self._latency is None:
+            return self._base_client
+        return self._with_timeout(_breaker.BATCH_REQUEST_TIMEOUT)
+
+    def _with_timeout(self, timeout: float) -> AsyncElasticsearch:
+        base = self._base_client
+        key = (id(base), timeout)
+        entry = self._timed_clients.get(key)
+        # The base is kept in the entry: an id is only unique while its
+        # object lives.
+        if entry is None or entry[0] is not base:
+            entry = (base, base.options(request_timeout=timeout))
+            self._timed_clients[key] = entry
+        return entry[1]
+
     def __repr__(self) -> str:
         return f"{type(self).__name__}(index_name={self._index_name!r})"
 
     def stats(self) -> CacheStats:
-        """Hits, misses, writes and errors since construction."""
+        """Hits, misses, writes, errors and skipped operations since construction."""
         return self._outcomes.snapshot()
+
+    @contextmanager
+    def _gate(
+        self, operation: str, *, timed: bool = False
+    ) -> Iterator[_breaker.Stopwatch]:
+        """Let `operation`'s requests go unless the circuit breaker is open.
+
+        Wraps the requests of one operation, inside the ``try`` that hands its
+        failures to `Outcomes.failed`: when open, raises `CircuitOpenError`
+        (skipped, or raised, by `on_error`); otherwise tells the breaker how the
+        requests went (only transport failures, `_breaker.is_outage`, count).
+        A `timed` operation, a request or two about one document, also tells
+        how long the answer took (the yielded stopwatch is restarted by an
+        operation that does something else first).
+        """
+        breaker = self._breaker
+        permit = None
+        if breaker is not None:
+            permit = breaker.admit()
+            if permit is None:
+                raise CircuitOpenError(
+                    f"cache {operation} on index {self._index_name!r} not sent: "
+                    f"{breaker.refusal()}"
+                )
+        stopwatch = _breaker.Stopwatch()
+        try:
+            yield stopwatch
+        except ES_ERRORS as exc:
+            outage = _breaker.is_outage(exc)
+            if not outage:
+                self._answered(stopwatch, timed)
+            if breaker is not None and permit is not None:
+                if outage:
+                    change = breaker.failed(permit, _breaker.describe(exc))
+                else:
+                    change = breaker.succeeded(permit)
+                self._log_change(change)
+            raise
+        except BaseException:
+            if breaker is not None and permit is not None:
+                breaker.abandoned(permit)
+            raise
+        self._answered(stopwatch, timed)
+        if breaker is not None and permit is not None:
+            self._log_change(breaker.succeeded(permit))
+
+    def _skipped(self, operation: str) -> bool:
+        """Whether the circuit breaker would refuse `operation` now: then it is
+        skipped (or raised, by `on_error`). For work to spare before the
+        operation's requests (an embedding); takes no permit."""
+        breaker = self._breaker
+        if breaker is None or not breaker.refuses():
+            return False
+        self._outcomes.failed(
+            operation,
+            CircuitOpenError(
+                f"cache {operation} on index {self._index_name!r} not sent: "
+                f"{breaker.refusal()}"
+            ),
+        )
+        return True
+
+    def _answered(self, stopwatch: _breaker.Stopwatch, timed: bool) -> None:
+        if self._latency is not None and timed:
+            self._latency.answered(stopwatch.seconds())
+
+    def _log_change(self, change: _breaker.Change | None) -> None:
+        if change is not None:
+            logger.log(change.level, change.message(self._index_name))
 
     @property
     def mapping(self) -> dict[str, Any]:
@@ -242,7 +431,7 @@ class AsyncCacheIndex:
             # A GET, not a HEAD: an error answer then has a body that says why.
             # Limited to the name, so that indices deleted meanwhile elsewhere
             # in the cluster cannot make it fail.
-            aliases = await self._client.indices.get_alias(
+            aliases = await self._batch_client.indices.get_alias(
                 index=self._index_name, name=self._index_name
             )
         except NotFoundError:
@@ -251,7 +440,7 @@ class AsyncCacheIndex:
             # field_caps needs only the right to read documents, and names
             # every concrete index behind the name (even one with no mapping).
             try:
-                response = await self._client.field_caps(
+                response = await self._batch_client.field_caps(
                     index=self._index_name, fields="timestamp"
                 )
             except NotFoundError:
@@ -262,7 +451,7 @@ class AsyncCacheIndex:
 
     async def _create_or_map(self) -> None:
         try:
-            await self._client.indices.create(
+            await self._batch_client.indices.create(
                 index=self._index_name, mappings=self.mapping["mappings"]
             )
             logger.debug("created cache index %s", self._index_name)
@@ -274,7 +463,7 @@ class AsyncCacheIndex:
 
     async def _put_mapping(self, index: str) -> None:
         try:
-            await self._client.indices.put_mapping(
+            await self._batch_client.indices.put_mapping(
                 index=index, **self.mapping["mappings"]
             )
         except BadRequestError as exc:
@@ -425,8 +614,9 @@ class AsyncCacheIndex:
     async def _realtime_docs_once(
         self, ids: list[str], fields: list[str]
     ) -> tuple[list[dict[str, Any]], dict[str, Exception]]:
+        client = self._client if len(ids) == 1 else self._batch_client
         if not self._multi_index:
-            response = await self._client.mget(
+            response = await client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
@@ -445,7 +635,7 @@ class AsyncCacheIndex:
         failed: dict[str, Exception] = {}
         per_request = max(1, MAX_DOCS_PER_REQUEST // len(indices))
         for chunk in chunked(ids, per_request):
-            response = await self._client.mget(
+            response = await client.mget(
                 docs=[
                     {"_index": index, "_id": doc_id}
                     for doc_id in chunk
@@ -476,7 +666,8 @@ class AsyncCacheIndex:
         Failures go to the `on_error` policy.
         """
         try:
-            await self._writes.call((doc_id, document, refresh))
+            with self._gate("update", timed=True):
+                await self._writes.call((doc_id, document, refresh))
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
@@ -539,12 +730,15 @@ class AsyncCacheIndex:
         refuses the write for lacking the cache's mapping gets the mapping, then
         the write again (as does a write whose index was deleted on its way).
         """
+        # The first writes of this object may create the index, then wait for
+        # its shard to start: they get the longer timeout.
+        client = self._batch_client if self._is_alias is None else self._client
         alias = False if target is not None else await self._prepared()
         fields = self.MAPPING["properties"]
         conditional = op == "create" or conditions is not None
         for attempt in range(WRITE_ATTEMPTS):
             sent_at = self._preparations
-            response = await self._client.bulk(
+            response = await client.bulk(
                 operations=[
                     index_header(
                         target or self._index_name,
@@ -599,7 +793,7 @@ class AsyncCacheIndex:
             refused: dict[str, set[str]] = {}
             again: set[str] = set()
             async for _, item in async_streaming_bulk(
-                self._client,
+                self._batch_client,
                 actions(pending),
                 chunk_size=MAX_DOCS_PER_REQUEST,
                 max_chunk_bytes=MAX_BYTES_PER_REQUEST,
@@ -657,7 +851,8 @@ class AsyncCacheIndex:
         """
         query = clear_query(filters, namespace=self._namespace, now=self._clock())
         try:
-            deleted = await self._delete_matching(query)
+            with self._gate("clear"):
+                deleted = await self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return False
@@ -670,12 +865,72 @@ class AsyncCacheIndex:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
         query = purge_query(self._namespace, self._clock() - self._ttl)
         try:
-            deleted = await self._delete_matching(query)
+            with self._gate("purge_expired"):
+                deleted = await self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return 0
         logger.info("purged %d expired entries from %s", deleted, self._index_name)
         return deleted
+
+    async def acheck(self) -> CheckReport:
+        """Connect, authenticate and check the privileges the cache needs on its
+        index; for health checks at application start.
+
+        Returns a `CheckReport`. Raises `CacheError` saying what is wrong when
+        the cache cannot work: cluster unreachable, credentials refused, a
+        privilege missing (``read``, ``write``; ``create_index`` or ``manage``
+        while the index does not exist). Whatever `on_error` says, sent even
+        while the circuit breaker is open, and not counted in `stats`.
+        """
+        name = self._index_name
+        try:
+            try:
+                answer = await self._batch_client.security.has_privileges(
+                    index=[
+                        {
+                            "names": [name],
+                            "privileges": list(_breaker.CHECKED_PRIVILEGES),
+                        }
+                    ]
+                )
+            except ApiError as exc:
+                if not _breaker.is_security_off(exc):
+                    raise
+                user, privileges = _breaker.NO_SECURITY
+            else:
+                user, privileges = _breaker.privileges_of(answer.body, name)
+            _breaker.missing_privileges(name, user, privileges)
+            exists = await self._index_exists()
+        except AuthenticationException as exc:
+            raise CacheError(
+                f"check of cache index {name!r}: Elasticsearch refused the "
+                f"credentials: {exc}"
+            ) from exc
+        except TransportError as exc:
+            raise CacheError(
+                f"check of cache index {name!r}: cannot reach Elasticsearch: "
+                f"{_breaker.describe(exc)}"
+            ) from exc
+        except ApiError as exc:
+            raise CacheError(
+                f"check of cache index {name!r}: Elasticsearch refused: {exc}"
+            ) from exc
+        return _breaker.check_report(name, user, privileges, index_exists=exists)
+
+    async def _index_exists(self) -> bool:
+        """Whether the index or alias exists: a realtime read of an id never
+        stored, which needs only the ``read`` privilege."""
+        try:
+            await self._batch_client.get(
+                index=self._index_name, id=_breaker.CHECK_ID, source=False
+            )
+        except NotFoundError as exc:
+            return not is_error_type(exc, "index_not_found_exception")
+        except BadRequestError as exc:
+            if not is_multi_index_error(exc):
+                raise
+        return True
 
     async def _delete_matching(self, query: dict[str, Any]) -> int:
         """Delete what `query` matches in every index behind the name; count it.
@@ -690,7 +945,7 @@ class AsyncCacheIndex:
         failures: list[tuple[str, str]] = []
         try:
             async for ok, item in async_streaming_bulk(
-                self._client,
+                self._batch_client,
                 self._delete_actions(query),
                 raise_on_error=False,
                 refresh=self._refresh,
@@ -721,7 +976,7 @@ class AsyncCacheIndex:
         if not self._may_refresh:
             return True
         try:
-            await self._client.indices.refresh(index=self._index_name)
+            await self._batch_client.indices.refresh(index=self._index_name)
         except NotFoundError:
             return False
         except AuthorizationException:
@@ -736,7 +991,8 @@ class AsyncCacheIndex:
     def _scan(self, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
         """elasticsearch-py's scan helper: a generator, though typed as iterable."""
         return cast(
-            AsyncGenerator[dict[str, Any], None], async_scan(self._client, **kwargs)
+            AsyncGenerator[dict[str, Any], None],
+            async_scan(self._batch_client, **kwargs),
         )
 
     async def _delete_actions(

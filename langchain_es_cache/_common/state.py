@@ -7,7 +7,7 @@ import logging
 import threading
 
 from langchain_es_cache._common.failures import client_server_mismatch
-from langchain_es_cache.errors import CacheError
+from langchain_es_cache.errors import CacheError, CircuitOpenError
 from langchain_es_cache.types import CacheStats, OnError
 
 logger = logging.getLogger("langchain_es_cache")
@@ -30,11 +30,12 @@ class Outcomes:
             "writes": 0,
             "errors": 0,
             "coalesced": 0,
+            "skipped": 0,
         }
 
     def count(self, name: str, amount: int = 1) -> None:
         with self._lock:
-            self._counts[name] += amount
+            self._counts[name] = self._counts.get(name, 0) + amount
 
     def snapshot(self) -> CacheStats:
         with self._lock:
@@ -44,8 +45,15 @@ class Outcomes:
         """Count an Elasticsearch failure; raise it (``"raise"``) or log it.
 
         A client the server cannot talk to is a setup mistake no retry fixes:
-        that always raises, whatever `on_error` says.
+        that always raises, whatever `on_error` says. An operation the circuit
+        breaker did not send counts as skipped, and is not logged: the breaker
+        logged once when it opened.
         """
+        if isinstance(exc, CircuitOpenError):
+            self.count("skipped")
+            if self._on_error == "raise":
+                raise exc
+            return
         self.count("errors")
         mismatch = client_server_mismatch(exc)
         if mismatch is not None:

@@ -102,8 +102,6 @@ class _Field:
     """What one field path below ``metadata`` holds, as Elasticsearch maps it."""
 
     kinds: set[str]
-    floats: tuple[float, float] = (0.0, 0.0)
-    """The range of the decimal numbers it holds (and 0)."""
 
 
 def _key_parts(key: str, where: str) -> list[str]:
@@ -177,8 +175,6 @@ def _collect_fields(
     field = fields.setdefault(path, _Field(set()))
     kind = _value_kind(value, shown)
     field.kinds.add(kind)
-    if kind == "float":
-        field.floats = (min(field.floats[0], value), max(field.floats[1], value))
 
 
 def _check_fields(fields: Mapping[tuple[str, ...], _Field]) -> None:
@@ -198,13 +194,12 @@ def _check_fields(fields: Mapping[tuple[str, ...], _Field]) -> None:
                 f"{shown} mixes {' and '.join(sorted(scalars))} values: "
                 "Elasticsearch maps each field to one type and refuses the other"
             )
-        low, high = field.floats
-        if kinds == {"integer", "float"} and not (
-            LONG_RANGE[0] <= low and high < LONG_RANGE[1] + 1
-        ):
+        if kinds >= {"integer", "float"}:
+            # Elasticsearch 8 maps the field to the first value's type and
+            # refuses to change it within the document; 9 accepts some mixes.
             raise ValueError(
-                f"{shown} mixes integers with a decimal number beyond the long "
-                "range, which Elasticsearch refuses when the integer comes first"
+                f"{shown} mixes integers and decimal numbers: Elasticsearch maps "
+                "each field to one type (write 1.0 for 1)"
             )
         # `metadata` is depth 1; an object at depth d holds fields at d + 1.
         depth = 1 + len(path) + ("object" in kinds)

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from elasticsearch import Elasticsearch
 from elasticsearch.helpers import streaming_bulk
+from typing_extensions import Unpack
 
 from langchain_es_cache._common.batching import (
     MAX_BYTES_PER_REQUEST,
@@ -23,7 +23,6 @@ from langchain_es_cache._common.documents import (
     encode_vector,
     is_expired,
     parse_vector,
-    utc_now,
 )
 from langchain_es_cache._common.failures import ES_ERRORS, no_keys_stored_error
 from langchain_es_cache._common.keys import embedding_key
@@ -40,10 +39,9 @@ from langchain_es_cache._common.validation import (
     validate_store_keys,
     validate_store_pairs,
 )
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.index import CacheIndex, EntryOptions
 from langchain_es_cache._twins import ByteStore
 from langchain_es_cache.errors import StoreWriteError
-from langchain_es_cache.types import Clock, OnError
 
 
 class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
@@ -62,18 +60,8 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         index_name: str,
         *,
         store_input: bool = True,
-        metadata: dict[str, Any] | None = None,
-        namespace: str | None = None,
         maximum_duplicates_allowed: int = 1,
-        client: Elasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        ttl: float | timedelta | None = None,
-        on_error: OnError = "raise",
-        clock: Clock = utc_now,
+        **options: Unpack[EntryOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -81,38 +69,19 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             index_name: Index or alias holding the cache; created on first write.
             store_input: Store each key in ``text_input`` (needed by
                 `yield_keys`).
-            metadata: JSON-serializable dict stored with every entry.
-            namespace: Keeps this cache's keys apart from other namespaces in
-                the same index; `None` (not ``""``) for none.
             maximum_duplicates_allowed: Accepted for compatibility with
                 langchain-elasticsearch (an int of at least 1). Lookups read
                 every index behind an alias in real time and return the newest
                 copy, and deletes remove every copy, so duplicates need no limit.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            ttl: Values older than this (seconds or `timedelta`) are missing.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it; reads then return `None` for every key.
-            clock: Returns the current aware datetime; for tests.
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+                `EntryOptions`.
         """
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=store_input,
-            metadata=metadata,
-            namespace=namespace,
-            ttl=ttl,
-            on_error=on_error,
-            clock=clock,
+            options=options,
         )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._maximum_duplicates_allowed = validate_maximum_duplicates(
@@ -150,15 +119,16 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         found: dict[str, bytes] = {}
         now = self._clock()
         try:
-            for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
-                for doc_id, source in (
-                    self._lookup(chunk, EMBEDDING_LOOKUP_FIELDS)
-                ).items():
-                    if is_expired(source, self._ttl, now):
-                        continue
-                    value = parse_vector(source, index=self._index_name)
-                    if value is not None:
-                        found[doc_id] = value
+            with self._gate("mget", timed=len(ids) == 1):
+                for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
+                    for doc_id, source in (
+                        self._lookup(chunk, EMBEDDING_LOOKUP_FIELDS)
+                    ).items():
+                        if is_expired(source, self._ttl, now):
+                            continue
+                        value = parse_vector(source, index=self._index_name)
+                        if value is not None:
+                            found[doc_id] = value
         except ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
@@ -179,8 +149,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         keys: dict[str, str] = {}
         try:
-            alias = self._prepared()
-            self._write_pairs(pairs, keys, alias)
+            with self._gate("mset"):
+                alias = self._prepared()
+                self._write_pairs(pairs, keys, alias)
         except ES_ERRORS as exc:
             if isinstance(exc, StoreWriteError):
                 # The keys not listed as failed were written.
@@ -236,13 +207,14 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             return
         names = {self._id(key): key for key in checked}
         try:
-            indices = self._indices()
-            actions = (
-                {"_op_type": "delete", "_index": index, "_id": doc_id}
-                for doc_id in names
-                for index in indices
-            )
-            failures = self._failures(self._bulk(actions), names)
+            with self._gate("mdelete"):
+                indices = self._indices()
+                actions = (
+                    {"_op_type": "delete", "_index": index, "_id": doc_id}
+                    for doc_id in names
+                    for index in indices
+                )
+                failures = self._failures(self._bulk(actions), names)
             if failures:
                 raise StoreWriteError("mdelete", failures)
         except ES_ERRORS as exc:
@@ -254,7 +226,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         """Send `actions` in bounded requests; return the items that failed."""
         failed = []
         for _, item in streaming_bulk(
-            self._client,
+            self._batch_client,
             actions,
             chunk_size=MAX_DOCS_PER_REQUEST,
             max_chunk_bytes=MAX_BYTES_PER_REQUEST,
@@ -292,8 +264,9 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         if prefix is not None:
             require_str("prefix", prefix)
         try:
-            for key in self._stream_keys(prefix):
-                yield key
+            with self._gate("yield_keys"):
+                for key in self._stream_keys(prefix):
+                    yield key
         except ES_ERRORS as exc:
             # With on_error="warn" the stream just ends early.
             self._outcomes.failed("yield_keys", exc)
@@ -346,7 +319,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             if self._ttl is None
             else {"source_includes": ["timestamp"]}
         )
-        response = self._client.mget(
+        response = self._batch_client.mget(
             docs=[
                 {"_index": index, "_id": doc_id}
                 for doc_id, _ in page

@@ -46,6 +46,7 @@ from langchain_es_cache._common.single_flight import (
     with_claims,
     written_claim,
 )
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import check_metadata_fields, validate_flag
 from langchain_es_cache._sync.index import CacheIndex
 from langchain_es_cache._twins import Caller, Signal
@@ -228,6 +229,7 @@ class LLMCacheIndex(CacheIndex):
             return None
         self._outcomes.count("hits")
         self._outcomes.count("coalesced")
+        self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
     # --- claim requests ----------------------------------------------------------
@@ -247,7 +249,8 @@ class LLMCacheIndex(CacheIndex):
         refuses it rather than mapping ``namespace`` by guesswork.
         """
         document, expires = self._claim_document()
-        (item,) = self._write(claim_id(key), document, False, op="create")
+        with self._gate("lookup", timed=True):
+            (item,) = self._write(claim_id(key), document, False, op="create")
         if is_conflict(item):
             return None
         return written_claim(next(iter(item.values())), expires)
@@ -255,16 +258,17 @@ class LLMCacheIndex(CacheIndex):
     def _take_over(self, key: str, expired: Claim) -> Claim | None:
         """Replace the `expired` claim on `key`, unless someone changed it first."""
         document, expires = self._claim_document()
-        (item,) = self._write(
-            claim_id(key),
-            document,
-            False,
-            target=expired.index,
-            conditions={
-                "if_seq_no": expired.seq_no,
-                "if_primary_term": expired.primary_term,
-            },
-        )
+        with self._gate("lookup", timed=True):
+            (item,) = self._write(
+                claim_id(key),
+                document,
+                False,
+                target=expired.index,
+                conditions={
+                    "if_seq_no": expired.seq_no,
+                    "if_primary_term": expired.primary_term,
+                },
+            )
         if is_conflict(item):
             return None
         return written_claim(next(iter(item.values())), expires)
@@ -272,12 +276,13 @@ class LLMCacheIndex(CacheIndex):
     def _delete_claim(self, key: str, claim: Claim) -> None:
         """Delete `claim` on `key` if it is still the one written."""
         try:
-            self._client.delete(
-                index=claim.index,
-                id=claim_id(key),
-                if_seq_no=claim.seq_no,
-                if_primary_term=claim.primary_term,
-            )
+            with self._gate("update", timed=True):
+                self._client.delete(
+                    index=claim.index,
+                    id=claim_id(key),
+                    if_seq_no=claim.seq_no,
+                    if_primary_term=claim.primary_term,
+                )
         except (ConflictError, NotFoundError):
             pass
         except ES_ERRORS as exc:
@@ -291,7 +296,8 @@ class LLMCacheIndex(CacheIndex):
         by the update that wrote the entry, is never paired with no entry.
         """
         ids = [claim_id(key), key]
-        docs = self._realtime_docs(ids, [*LOOKUP_FIELDS, *CLAIM_FIELDS])
+        with self._gate("lookup", timed=True):
+            docs = self._realtime_docs(ids, [*LOOKUP_FIELDS, *CLAIM_FIELDS])
         claims = [d for d in docs if d.get("_id") == ids[0]]
         entries = [d for d in docs if d.get("_id") == key]
         return newest_source(entries), latest_claim(claims)
@@ -329,12 +335,13 @@ class LLMCacheIndex(CacheIndex):
         (same shard, in order), so its waiters find the answer.
         """
         try:
-            items = self._write(
-                doc_id,
-                document,
-                refresh,
-                then=[{"delete": {"_index": claim.index, "_id": claim_id(doc_id)}}],
-            )
+            with self._gate("update", timed=True):
+                items = self._write(
+                    doc_id,
+                    document,
+                    refresh,
+                    then=[{"delete": {"_index": claim.index, "_id": claim_id(doc_id)}}],
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
@@ -352,7 +359,8 @@ class LLMCacheIndex(CacheIndex):
             return
         query = claims_query(self._namespace)
         try:
-            deleted = self._delete_matching(query)
+            with self._gate("clear"):
+                deleted = self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("clear", exc)
             return
@@ -371,7 +379,8 @@ class LLMCacheIndex(CacheIndex):
             deleted = super().purge_expired()
         query = claims_query(self._namespace, expired_at=self._clock())
         try:
-            claims = self._delete_matching(query)
+            with self._gate("purge_expired"):
+                claims = self._delete_matching(query)
         except ES_ERRORS as exc:
             self._outcomes.failed("purge_expired", exc)
             return deleted

@@ -8,13 +8,13 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
-from elasticsearch import Elasticsearch, NotFoundError
+from elasticsearch import NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
+from typing_extensions import Unpack
 
 from langchain_es_cache._common.documents import (
     parse_generations,
-    utc_now,
 )
 from langchain_es_cache._common.failures import ES_ERRORS
 from langchain_es_cache._common.keys import llm_key
@@ -24,20 +24,28 @@ from langchain_es_cache._common.mappings import (
     SEMANTIC_VECTOR_FIELD,
     semantic_mapping,
 )
+from langchain_es_cache._common.nearest import (
+    NEAREST_FIELDS,
+    nearest_entry,
+    nearest_knn,
+)
 from langchain_es_cache._common.prompts import prompt_text
 from langchain_es_cache._common.queries import (
     DEFAULT_SIMILARITY_THRESHOLD,
     semantic_knn,
 )
 from langchain_es_cache._common.state import RefreshTracker
+from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
+    require_str,
     validate_dimensions,
     validate_embedding,
     validate_similarity_threshold,
 )
+from langchain_es_cache._sync.index import EntryOptions
 from langchain_es_cache._sync.llm import LLMCacheIndex
 from langchain_es_cache._twins import BaseCache
-from langchain_es_cache.types import Clock, OnError
+from langchain_es_cache.types import NearestEntry
 
 
 class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
@@ -69,18 +77,8 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         dimensions: int | None = None,
         store_input: bool = True,
         store_input_params: bool = True,
-        metadata: dict[str, Any] | None = None,
-        client: Elasticsearch | None = None,
-        es_url: str | None = None,
-        es_cloud_id: str | None = None,
-        es_user: str | None = None,
-        es_api_key: str | None = None,
-        es_password: str | None = None,
-        namespace: str | None = None,
-        ttl: float | timedelta | None = None,
-        on_error: OnError = "raise",
         single_flight: float | timedelta | None = None,
-        clock: Clock = utc_now,
+        **options: Unpack[EntryOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -94,24 +92,14 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                 first one. Every embedding is checked against it.
             store_input: Store the prompt in ``llm_input``.
             store_input_params: Store the model's parameters in ``llm_params``.
-            metadata: JSON-serializable dict stored with every entry.
-            client: A client of your own; never closed or changed by the cache.
-            es_url: URL of the cluster, when the cache creates its own client.
-            es_cloud_id: Elastic Cloud id, instead of `es_url`.
-            es_user: User for basic authentication, with `es_password`.
-            es_api_key: Encoded API key, instead of user and password.
-            es_password: Password for `es_user`.
-            namespace: Keeps this cache's entries apart from other caches' in
-                the same index: part of the key, a filter of every lookup, and
-                the scope of `clear`.
-            ttl: Entries older than this (seconds or `timedelta`) are misses.
-            on_error: ``"raise"`` a `CacheError` when Elasticsearch fails, or
-                ``"warn"``: log it and go on as on a miss.
             single_flight: Seconds or `timedelta`: a miss claims its exact key
                 (prompt, `llm_string`, namespace) for this long, and lookups of
                 that key, in any process, wait for the claimer's answer
                 instead of calling the model too.
-            clock: Returns the current aware datetime; for tests.
+            **options: The connection (`client`, or `es_url` / `es_cloud_id`
+                with credentials) and the options every class takes
+                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+                `EntryOptions`.
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
@@ -120,20 +108,10 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             )
         super().__init__(
             index_name,
-            client=client,
-            es_url=es_url,
-            es_cloud_id=es_cloud_id,
-            es_user=es_user,
-            es_api_key=es_api_key,
-            es_password=es_password,
             store_input=store_input,
-            metadata=metadata,
-            namespace=namespace,
-            ttl=ttl,
-            on_error=on_error,
-            clock=clock,
             store_input_params=store_input_params,
             single_flight=single_flight,
+            options=options,
         )
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
@@ -184,23 +162,28 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         at or above the threshold, or `None`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = self._embed(prompt)
-        knn = semantic_knn(
-            vector,
-            llm_string,
-            namespace=self._namespace,
-            threshold=self._threshold,
-            ttl=self._ttl,
-            now=self._clock(),
-        )
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
         try:
-            if self._flights is not None and self._is_alias is None:
-                # A claim may create the index: a search racing its creation
-                # would fail on a shard not started yet.
-                self.is_alias()
-            hit = self._search(knn)
+            with self._gate("lookup", timed=True) as stopwatch:
+                vector = self._embed(prompt)
+                knn = semantic_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    threshold=self._threshold,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                if self._flights is not None and self._is_alias is None:
+                    # A claim may create the index: a search racing its
+                    # creation would fail on a shard not started yet.
+                    self.is_alias()
+                stopwatch.restart()  # the model's time is not the cluster's
+                hit = self._search(knn)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)
             return None
@@ -214,11 +197,43 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             key = llm_key(prompt, llm_string, self._namespace)
             return self._coalesce(key)
         self._outcomes.count("misses" if found is None else "hits")
+        if found is not None:
+            self._outcomes.count("tokens_saved", tokens_of(found))
         return found
 
-    def _search(self, knn: dict[str, Any]) -> Mapping[str, Any] | None:
-        """The newest copy of the nearest matching entry, after making this
-        object's writes visible.
+    def nearest(self, prompt: str, llm_string: str) -> NearestEntry | None:
+        """The entry nearest to `prompt` that a lookup could return, whatever
+        its similarity: for measuring paraphrases and near misses.
+
+        Every condition of a hit but the threshold applies: the same
+        `llm_string`, the namespace, younger than `ttl`. Returns its cosine
+        similarity to `prompt` and its stored prompt, or `None` when no entry
+        qualifies; a lookup of `prompt` is a hit when that similarity is at
+        least `similarity_threshold`. Not counted in `stats`.
+        """
+        require_str("prompt", prompt)
+        require_str("llm_string", llm_string)
+        try:
+            with self._gate("nearest"):
+                vector = self._embed(prompt)
+                knn = nearest_knn(
+                    vector,
+                    llm_string,
+                    namespace=self._namespace,
+                    ttl=self._ttl,
+                    now=self._clock(),
+                )
+                hit = self._search(knn, NEAREST_FIELDS)
+        except ES_ERRORS as exc:
+            self._outcomes.failed("nearest", exc)
+            return None
+        return None if hit is None else nearest_entry(hit)
+
+    def _search(
+        self, knn: dict[str, Any], fields: list[str] = LOOKUP_FIELDS
+    ) -> Mapping[str, Any] | None:
+        """The newest copy of the nearest matching entry, with `fields` of its
+        source, after making this object's writes visible.
 
         Behind an alias an entry may have a copy in each index, with equal
         vectors: the search asks for a few hits and keeps the newest copy of
@@ -233,7 +248,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             response = self._client.search(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
-                source_includes=LOOKUP_FIELDS,
+                source_includes=fields,
                 size=KNN_COPIES,
             )
         except NotFoundError:
@@ -245,17 +260,23 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
             return hit
         # Every hit is a copy of the entry: read them all, keep the newest.
         key = str(hit.get("_id"))
-        source = self._realtime_get(key, LOOKUP_FIELDS)
-        return hit if source is None else {"_id": key, "_source": source}
+        source = (self._realtime_read([key], fields)).get(key)
+        if source is None:
+            return hit
+        return {"_id": key, "_score": hit.get("_score"), "_source": source}
 
     def update(self, prompt: str, llm_string: str, return_val: RETURN_VAL_TYPE) -> None:
         """Store `return_val` as the answer for `prompt` and `llm_string`.
 
         The embedding model's errors are raised as they are; `on_error`
-        applies to Elasticsearch's.
+        applies to Elasticsearch's. While the circuit breaker is open, the
+        prompt is not even embedded.
         """
-        vector = self._embed(prompt)
-        document = self.build_document(prompt, llm_string, return_val, vector)
+        # Checks the arguments before anything is embedded or sent.
+        document = self._llm_document(prompt, llm_string, return_val)
+        if self._skipped("update"):
+            return
+        document[SEMANTIC_VECTOR_FIELD] = self._embed(prompt)
         doc_id = llm_key(prompt, llm_string, self._namespace)
         if self._store_answer(doc_id, document):
             self._refreshes.wrote()

@@ -71,6 +71,23 @@ async def test_invoke_twice_calls_the_model_once(
     assert second.response_metadata == first.response_metadata
 
 
+async def test_tokens_saved_counts_the_usage_of_cached_answers(
+    async_cache: AsyncElasticsearchCache,
+) -> None:
+    chat = CountingChatModel(cache=async_cache, n=2)
+    for _ in range(3):
+        await chat.ainvoke("What is the capital of France?")
+    assert chat.calls == 1
+    # Two hits of two generations, 13 tokens each (the model's usage_metadata).
+    assert async_cache.stats().tokens_saved == 2 * 2 * 13
+    completion = CountingLLM(cache=async_cache)
+    await completion.ainvoke("plain text")
+    await completion.ainvoke("plain text")
+    assert completion.calls == 1
+    assert async_cache.stats().hits == 3
+    assert async_cache.stats().tokens_saved == 52  # plain text carries no usage
+
+
 async def test_model_cache_argument(
     async_cache: AsyncElasticsearchCache, admin: Elasticsearch, index_name: str
 ) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.globals import set_llm_cache
+from langchain_core.load import dumps
+from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
 from langchain_es_cache import (
@@ -268,6 +270,116 @@ async def test_chat_model_answers_a_paraphrase_from_the_cache(
     await other.ainvoke(PARAPHRASE)
     assert other.calls == 1
     assert (await CountingChatModel().ainvoke(SHOUTED)).content == model.answer
+
+
+# --- the nearest entry, for tuning the threshold -----------------------------
+
+
+async def test_nearest_reports_the_cosine_whatever_the_threshold(
+    semantic: AsyncElasticsearchSemanticCache,
+) -> None:
+    assert await semantic.anearest(FRANCE, LLM_A) is None  # no index yet
+    await semantic.aupdate(FRANCE, LLM_A, answer("Paris"))
+    cases = [
+        (FRANCE, 1.0, True),
+        (SHOUTED, 1.0, True),
+        (PARAPHRASE, 12 / 13, True),
+        (SPAIN, 0.6, False),
+        (BREAD, 0.0, False),
+        (OPPOSITE, -1.0, False),
+    ]
+    for prompt, cosine, hit in cases:
+        nearest = await semantic.anearest(prompt, LLM_A)
+        assert nearest is not None
+        assert nearest.similarity == pytest.approx(cosine, abs=1e-6), prompt
+        assert nearest.prompt == FRANCE and nearest.text == FRANCE
+        assert nearest.written is not None
+        # A lookup is a hit exactly when the similarity reaches the threshold.
+        assert (await semantic.alookup(prompt, LLM_A) is not None) is hit, prompt
+    assert semantic.stats() == CacheStats(hits=3, misses=3, writes=1)
+
+
+async def test_nearest_honours_every_filter_but_the_threshold(
+    async_client: AsyncElasticsearch, index_name: str, embedding: TableEmbeddings
+) -> None:
+    clock = FakeClock()
+    scoped = AsyncElasticsearchSemanticCache(
+        index_name, embedding, client=async_client, namespace="a", ttl=60, clock=clock
+    )
+    other = AsyncElasticsearchSemanticCache(
+        index_name, embedding, client=async_client, namespace="b"
+    )
+    await other.aupdate(FRANCE, LLM_A, answer("other namespace"))
+    await scoped.aupdate(SPAIN, LLM_A, answer("Madrid"))
+    await scoped.aupdate(FRANCE, LLM_B, answer("other model"))
+    nearest = await scoped.anearest(FRANCE, LLM_A)
+    assert nearest is not None
+    assert nearest.prompt == SPAIN  # not the nearer entries of b or of LLM_B
+    assert nearest.similarity == pytest.approx(0.6, abs=1e-6)
+    clock.advance(seconds=61)
+    assert await scoped.anearest(FRANCE, LLM_A) is None  # expired
+    assert await scoped.anearest(FRANCE, "model=c") is None
+
+
+async def test_nearest_without_a_stored_prompt(
+    async_client: AsyncElasticsearch, index_name: str, embedding: TableEmbeddings
+) -> None:
+    cache = AsyncElasticsearchSemanticCache(
+        index_name, embedding, client=async_client, store_input=False
+    )
+    await cache.aupdate(FRANCE, LLM_A, answer("Paris"))
+    nearest = await cache.anearest(PARAPHRASE, LLM_A)
+    assert nearest is not None
+    assert nearest.prompt is None and nearest.text is None
+    assert nearest.similarity == pytest.approx(12 / 13, abs=1e-6)
+
+
+async def test_nearest_of_a_chat_prompt(
+    semantic: AsyncElasticsearchSemanticCache,
+) -> None:
+    model = CountingChatModel(cache=semantic)
+    await model.ainvoke(FRANCE)
+    # The prompt and llm_string as LangChain hands them to a cache.
+    prompt = dumps([HumanMessage(content=PARAPHRASE)])
+    nearest = await semantic.anearest(prompt, model._get_llm_string())
+    assert nearest is not None
+    assert nearest.text == FRANCE  # the embedded text, not the JSON prompt
+    assert nearest.prompt == dumps([HumanMessage(content=FRANCE)])
+    assert nearest.similarity == pytest.approx(12 / 13, abs=1e-6)
+
+
+async def test_nearest_errors_follow_on_error(
+    es_conn: es_server.Connection, index_name: str, embedding: TableEmbeddings
+) -> None:
+    settings: dict[str, Any] = {
+        "es_url": es_conn.url,
+        "es_user": "elastic",
+        "es_password": "wrong",
+    }
+    async with AsyncElasticsearchSemanticCache(
+        index_name, embedding, on_error="warn", **settings
+    ) as warn:
+        assert await warn.anearest(FRANCE, LLM_A) is None
+        assert warn.stats() == CacheStats(errors=1)
+    async with AsyncElasticsearchSemanticCache(
+        index_name, embedding, **settings
+    ) as strict:
+        with pytest.raises(CacheError, match="cache nearest on index"):
+            await strict.anearest(FRANCE, LLM_A)
+        with pytest.raises(TypeError, match="prompt must be a str"):
+            await strict.anearest(None, LLM_A)  # type: ignore[arg-type]
+
+
+async def test_tokens_saved_by_semantic_hits(
+    semantic: AsyncElasticsearchSemanticCache,
+) -> None:
+    model = CountingChatModel(cache=semantic)
+    await model.ainvoke(FRANCE)
+    await model.ainvoke(PARAPHRASE)
+    await model.ainvoke(SHOUTED)
+    assert model.calls == 1
+    # CountingChatModel reports 13 tokens an answer.
+    assert semantic.stats() == CacheStats(hits=2, misses=1, writes=1, tokens_saved=26)
 
 
 # --- index, documents, errors -----------------------------------------------

@@ -106,6 +106,24 @@ async def test_burst_of_identical_prompts_calls_the_model_once(
     assert entries(admin, index_name) == 1
 
 
+async def test_coalesced_answers_count_as_tokens_saved(
+    async_client: AsyncElasticsearch, index_name: str
+) -> None:
+    cache = flying(async_client, index_name, single_flight=30)
+    model = SlowChatModel(cache=cache, delay=0.5, total_tokens=13)
+    size = async_burst_size()
+
+    async def ask() -> Any:
+        return (await model.ainvoke(PROMPT)).content
+
+    await async_gather([ask for _ in range(size)])
+    assert model.calls == 1
+    stats = cache.stats()
+    assert stats.coalesced >= 1
+    # Every caller but the one the model answered was served a 13-token answer.
+    assert stats.tokens_saved == 13 * stats.hits == 13 * (size - 1)
+
+
 async def test_semantic_burst_calls_the_model_once(
     async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
 ) -> None:

@@ -71,6 +71,23 @@ def test_invoke_twice_calls_the_model_once(
     assert second.response_metadata == first.response_metadata
 
 
+def test_tokens_saved_counts_the_usage_of_cached_answers(
+    cache: ElasticsearchCache,
+) -> None:
+    chat = CountingChatModel(cache=cache, n=2)
+    for _ in range(3):
+        chat.invoke("What is the capital of France?")
+    assert chat.calls == 1
+    # Two hits of two generations, 13 tokens each (the model's usage_metadata).
+    assert cache.stats().tokens_saved == 2 * 2 * 13
+    completion = CountingLLM(cache=cache)
+    completion.invoke("plain text")
+    completion.invoke("plain text")
+    assert completion.calls == 1
+    assert cache.stats().hits == 3
+    assert cache.stats().tokens_saved == 52  # plain text carries no usage
+
+
 def test_model_cache_argument(
     cache: ElasticsearchCache, admin: Elasticsearch, index_name: str
 ) -> None:

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 from elasticsearch import Elasticsearch
 from langchain_core.globals import set_llm_cache
+from langchain_core.load import dumps
+from langchain_core.messages import HumanMessage
 from langchain_core.outputs import Generation
 
 from langchain_es_cache import (
@@ -270,6 +272,114 @@ def test_chat_model_answers_a_paraphrase_from_the_cache(
     other.invoke(PARAPHRASE)
     assert other.calls == 1
     assert (CountingChatModel().invoke(SHOUTED)).content == model.answer
+
+
+# --- the nearest entry, for tuning the threshold -----------------------------
+
+
+def test_nearest_reports_the_cosine_whatever_the_threshold(
+    semantic: ElasticsearchSemanticCache,
+) -> None:
+    assert semantic.nearest(FRANCE, LLM_A) is None  # no index yet
+    semantic.update(FRANCE, LLM_A, answer("Paris"))
+    cases = [
+        (FRANCE, 1.0, True),
+        (SHOUTED, 1.0, True),
+        (PARAPHRASE, 12 / 13, True),
+        (SPAIN, 0.6, False),
+        (BREAD, 0.0, False),
+        (OPPOSITE, -1.0, False),
+    ]
+    for prompt, cosine, hit in cases:
+        nearest = semantic.nearest(prompt, LLM_A)
+        assert nearest is not None
+        assert nearest.similarity == pytest.approx(cosine, abs=1e-6), prompt
+        assert nearest.prompt == FRANCE and nearest.text == FRANCE
+        assert nearest.written is not None
+        # A lookup is a hit exactly when the similarity reaches the threshold.
+        assert (semantic.lookup(prompt, LLM_A) is not None) is hit, prompt
+    assert semantic.stats() == CacheStats(hits=3, misses=3, writes=1)
+
+
+def test_nearest_honours_every_filter_but_the_threshold(
+    client: Elasticsearch, index_name: str, embedding: TableEmbeddings
+) -> None:
+    clock = FakeClock()
+    scoped = ElasticsearchSemanticCache(
+        index_name, embedding, client=client, namespace="a", ttl=60, clock=clock
+    )
+    other = ElasticsearchSemanticCache(
+        index_name, embedding, client=client, namespace="b"
+    )
+    other.update(FRANCE, LLM_A, answer("other namespace"))
+    scoped.update(SPAIN, LLM_A, answer("Madrid"))
+    scoped.update(FRANCE, LLM_B, answer("other model"))
+    nearest = scoped.nearest(FRANCE, LLM_A)
+    assert nearest is not None
+    assert nearest.prompt == SPAIN  # not the nearer entries of b or of LLM_B
+    assert nearest.similarity == pytest.approx(0.6, abs=1e-6)
+    clock.advance(seconds=61)
+    assert scoped.nearest(FRANCE, LLM_A) is None  # expired
+    assert scoped.nearest(FRANCE, "model=c") is None
+
+
+def test_nearest_without_a_stored_prompt(
+    client: Elasticsearch, index_name: str, embedding: TableEmbeddings
+) -> None:
+    cache = ElasticsearchSemanticCache(
+        index_name, embedding, client=client, store_input=False
+    )
+    cache.update(FRANCE, LLM_A, answer("Paris"))
+    nearest = cache.nearest(PARAPHRASE, LLM_A)
+    assert nearest is not None
+    assert nearest.prompt is None and nearest.text is None
+    assert nearest.similarity == pytest.approx(12 / 13, abs=1e-6)
+
+
+def test_nearest_of_a_chat_prompt(
+    semantic: ElasticsearchSemanticCache,
+) -> None:
+    model = CountingChatModel(cache=semantic)
+    model.invoke(FRANCE)
+    # The prompt and llm_string as LangChain hands them to a cache.
+    prompt = dumps([HumanMessage(content=PARAPHRASE)])
+    nearest = semantic.nearest(prompt, model._get_llm_string())
+    assert nearest is not None
+    assert nearest.text == FRANCE  # the embedded text, not the JSON prompt
+    assert nearest.prompt == dumps([HumanMessage(content=FRANCE)])
+    assert nearest.similarity == pytest.approx(12 / 13, abs=1e-6)
+
+
+def test_nearest_errors_follow_on_error(
+    es_conn: es_server.Connection, index_name: str, embedding: TableEmbeddings
+) -> None:
+    settings: dict[str, Any] = {
+        "es_url": es_conn.url,
+        "es_user": "elastic",
+        "es_password": "wrong",
+    }
+    with ElasticsearchSemanticCache(
+        index_name, embedding, on_error="warn", **settings
+    ) as warn:
+        assert warn.nearest(FRANCE, LLM_A) is None
+        assert warn.stats() == CacheStats(errors=1)
+    with ElasticsearchSemanticCache(index_name, embedding, **settings) as strict:
+        with pytest.raises(CacheError, match="cache nearest on index"):
+            strict.nearest(FRANCE, LLM_A)
+        with pytest.raises(TypeError, match="prompt must be a str"):
+            strict.nearest(None, LLM_A)  # type: ignore[arg-type]
+
+
+def test_tokens_saved_by_semantic_hits(
+    semantic: ElasticsearchSemanticCache,
+) -> None:
+    model = CountingChatModel(cache=semantic)
+    model.invoke(FRANCE)
+    model.invoke(PARAPHRASE)
+    model.invoke(SHOUTED)
+    assert model.calls == 1
+    # CountingChatModel reports 13 tokens an answer.
+    assert semantic.stats() == CacheStats(hits=2, misses=1, writes=1, tokens_saved=26)
 
 
 # --- index, documents, errors -----------------------------------------------
