@@ -1,1 +1,2 @@
-"""The cache classes, one module each, over the shared logic in ``_common``."""
+"""The cache classes, one module each, and the stream mixins of ``cache_streams``,
+over the shared logic in ``_common``."""

@@ -11,6 +11,8 @@ import json
 import re
 import threading
 from collections.abc import Sequence
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, NoReturn, TypeGuard, TypeVar
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
@@ -26,6 +28,7 @@ from langchain_core.outputs import (
     Generation,
     GenerationChunk,
 )
+from langchain_core.rate_limiters import BaseRateLimiter
 from pydantic import BaseModel
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
@@ -329,3 +332,57 @@ def llm_answer(chunks: Sequence[GenerationChunk]) -> list[Generation] | None:
 def is_hit(cached: RETURN_VAL_TYPE | None) -> TypeGuard[RETURN_VAL_TYPE]:
     """Whether a lookup found an answer (an empty list holds none)."""
     return isinstance(cached, list) and len(cached) > 0
+
+
+# --- one stream call, told to the ``_stream``/``_astream`` it leads to ---
+
+
+@dataclass(eq=False)
+class Plan:
+    """A cached ``stream()`` call, for the first ``_stream``/``_astream`` of `owner`.
+
+    Only that call serves from the cache: ``invoke`` (which LangChain caches
+    itself) also reaches ``_stream`` when a streaming callback is attached, and
+    the async fallback of a sync-only model calls ``_stream`` from ``_astream``.
+    """
+
+    owner: object
+    cache: BaseCache
+    rate_limiter: BaseRateLimiter | None
+    claimed: bool = False
+
+
+CURRENT_PLAN: ContextVar[Plan | None] = ContextVar(
+    "langchain_es_cache_stream", default=None
+)
+"""The plan of the stream step running now; set per step, never across a
+``yield``, so the consumer's code between chunks never sees it."""
+
+
+def claim_plan(model: object) -> Plan | None:
+    """The plan of the stream step running now, if it is `model`'s and unclaimed."""
+    plan = CURRENT_PLAN.get()
+    if plan is None or plan.claimed or plan.owner is not model:
+        return None
+    plan.claimed = True
+    return plan
+
+
+def new_plan(model: BaseChatModel | BaseLLM, cache: BaseCache) -> Plan:
+    """The plan for one stream of `model`; its owner runs the stream.
+
+    A rate limiter must only hold back model calls, as on LangChain's
+    ``invoke`` path: the owner is then a copy without it, which the plan
+    acquires on a miss.
+    """
+    limiter = getattr(model, "rate_limiter", None)
+    owner = (
+        model if limiter is None else model.model_copy(update={"rate_limiter": None})
+    )
+    return Plan(owner, cache, limiter)
+
+
+def run_manager_kwargs(run_manager: object | None) -> dict[str, Any]:
+    """``run_manager`` for a model's ``_stream`` only if it was given one:
+    LangChain's chat ``stream()`` gives none, and some models take none."""
+    return {} if run_manager is None else {"run_manager": run_manager}

@@ -1,0 +1,192 @@
+"""The stream mixins of `cache_streams`: ``astream`` and ``_astream`` served
+from and written to the cache (``stream`` and ``_stream`` in the sync twin).
+
+`langchain_es_cache.streaming` puts both twins' mixins before the model's own
+class; the rules (keys, the chunks of a hit, the answer of a miss, which call
+serves from the cache) are in `langchain_es_cache._common.streams`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
+from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
+from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
+from langchain_core.runnables import RunnableConfig
+
+from langchain_es_cache._common.streams import (
+    CURRENT_PLAN,
+    Plan,
+    chat_answer,
+    chat_hit_chunks,
+    chat_key,
+    claim_plan,
+    first_chat_generation,
+    is_hit,
+    llm_answer,
+    llm_hit_chunks,
+    llm_key,
+    new_plan,
+    resolve_cache,
+    run_manager_kwargs,
+)
+
+T = TypeVar("T")
+
+if TYPE_CHECKING:
+    _Chat = BaseChatModel
+    _LLM = BaseLLM
+else:
+    _Chat = _LLM = object
+
+
+async def async_drive(stream: AsyncIterator[T], plan: Plan) -> AsyncIterator[T]:
+    """Yield from `stream`, with `plan` visible to each step until claimed.
+
+    Closing this closes `stream`.
+    """
+    try:
+        while True:
+            token = None if plan.claimed else CURRENT_PLAN.set(plan)
+            try:
+                item = await anext(stream)
+            except StopAsyncIteration:
+                return
+            finally:
+                if token is not None:
+                    CURRENT_PLAN.reset(token)
+            yield item
+    finally:
+        aclose = getattr(stream, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+class AsyncChatStreams(_Chat):
+    """``astream`` that lets the model's ``_astream`` use the cache."""
+
+    __slots__ = ()
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[AIMessageChunk]:
+        cache = resolve_cache(self.cache)
+        if cache is None:
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+            return
+        plan = new_plan(self, cache)
+        owner: AsyncChatStreams = plan.owner  # type: ignore[assignment]
+        stream = super(AsyncChatStreams, owner).astream(
+            input, config, stop=stop, **kwargs
+        )
+        async for chunk in async_drive(stream, plan):
+            yield chunk
+
+
+class AsyncChatSource(_Chat):
+    """``_astream`` serving a planned stream from the cache."""
+
+    __slots__ = ()
+
+    async def _astream(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[ChatGenerationChunk]:
+        plan = claim_plan(self)
+        if plan is None:
+            async for chunk in super()._astream(
+                messages, stop=stop, **run_manager_kwargs(run_manager), **kwargs
+            ):
+                yield chunk
+            return
+        prompt, llm_string = chat_key(self, messages, stop, kwargs)
+        cached = await plan.cache.alookup(prompt, llm_string)
+        if is_hit(cached):
+            for chunk in chat_hit_chunks(first_chat_generation(cached)):
+                yield chunk
+            return
+        if plan.rate_limiter is not None:
+            await plan.rate_limiter.aacquire(blocking=True)
+        chunks = []
+        async for chunk in super()._astream(
+            messages, stop=stop, **run_manager_kwargs(run_manager), **kwargs
+        ):
+            chunks.append(chunk)
+            yield chunk
+        answer = chat_answer(chunks)
+        if answer is not None:
+            await plan.cache.aupdate(prompt, llm_string, answer)
+
+
+class AsyncLLMStreams(_LLM):
+    """``astream`` that lets the LLM's ``_astream`` use the cache."""
+
+    __slots__ = ()
+
+    async def astream(
+        self,
+        input: LanguageModelInput,
+        config: RunnableConfig | None = None,
+        *,
+        stop: list[str] | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[str]:
+        cache = resolve_cache(self.cache)
+        if cache is None:
+            async for chunk in super().astream(input, config, stop=stop, **kwargs):
+                yield chunk
+            return
+        plan = Plan(self, cache, None)
+        stream = super().astream(input, config, stop=stop, **kwargs)
+        async for chunk in async_drive(stream, plan):
+            yield chunk
+
+
+class AsyncLLMSource(_LLM):
+    """``_astream`` serving a planned stream from the cache."""
+
+    __slots__ = ()
+
+    async def _astream(
+        self,
+        prompt: str,
+        stop: list[str] | None = None,
+        run_manager: AsyncCallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> AsyncIterator[GenerationChunk]:
+        plan = claim_plan(self)
+        if plan is None:
+            async for chunk in super()._astream(
+                prompt, stop=stop, run_manager=run_manager, **kwargs
+            ):
+                yield chunk
+            return
+        llm_string = llm_key(self, stop)
+        cached = await plan.cache.alookup(prompt, llm_string)
+        if is_hit(cached):
+            for chunk in llm_hit_chunks(cached[0]):
+                if run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                yield chunk
+            return
+        chunks = []
+        async for chunk in super()._astream(
+            prompt, stop=stop, run_manager=run_manager, **kwargs
+        ):
+            chunks.append(chunk)
+            yield chunk
+        answer = llm_answer(chunks)
+        if answer is not None:
+            await plan.cache.aupdate(prompt, llm_string, answer)
