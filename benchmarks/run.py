@@ -45,6 +45,12 @@ import es_server  # noqa: E402
 import report  # noqa: E402
 import workload  # noqa: E402
 
+CONCURRENCY_CONTENDERS = (
+    "floor,ours-sync,ours-async-1,ours-async-16,ours-async-64,"
+    "ref-sync,ref-async-1,ref-async-64"
+)
+"""The contenders of ``--concurrency-only``."""
+
 README_START = "<!-- bench:start -->"
 README_END = "<!-- bench:end -->"
 
@@ -359,6 +365,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             client.indices.delete(index="bench-paired", ignore_unavailable=True)
             growth, clear = growth_and_clear(args, client, workers, specs)
             profile = None
+            profile_async = None
+            if not args.no_profile and "ours-async-64" in raw["rounds"]:
+                log("profiling our async lookup-hit path at 64 in flight")
+                try:
+                    profile_async = workers["bench"].call(
+                        cmd="profile_async", index="bench-profile-async", n=args.n
+                    )
+                except RuntimeError as exc:
+                    profile_async = f"profile failed: {exc}"
+                client.indices.delete(
+                    index="bench-profile-async", ignore_unavailable=True
+                )
             if not args.no_profile:
                 log("profiling our sync lookup-hit path (pyinstrument)")
                 try:
@@ -390,10 +408,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "summary": summary,
         "ratios": ratio,
         "latency_ratios": report.latency_ratios(summary),
-        "goals": report.goals(ratio),
+        "goals": report.goals(ratio, summary),
         "growth": growth,
         "clear": clear,
         "profile_lookup_hit": profile,
+        "profile_async_lookup_hit": profile_async,
         "elapsed_s": time.monotonic() - started,
     }
 
@@ -573,6 +592,10 @@ def write_outputs(result: dict[str, Any], out_dir: Path, readme: Path | None) ->
     (out_dir / "results.md").write_text("# Benchmark results\n\n" + table)
     if result.get("profile_lookup_hit"):
         (out_dir / "profile-lookup-hit.txt").write_text(result["profile_lookup_hit"])
+    if result.get("profile_async_lookup_hit"):
+        (out_dir / "profile-async-lookup-hit-64.txt").write_text(
+            result["profile_async_lookup_hit"]
+        )
     try:
         report.chart(result, out_dir / "results.png")
     except ImportError:
@@ -633,12 +656,28 @@ def main() -> None:
         default=200,
         help="distinct prompts for the requests-per-miss count",
     )
+    parser.add_argument(
+        "--concurrency-only",
+        action="store_true",
+        help=(
+            "only the concurrency rows: floor, ours sync and async 1/16/64, "
+            "langchain-elasticsearch async 1/64; no growth, clear, e2e or bursts"
+        ),
+    )
     args = parser.parse_args()
+    if args.concurrency_only:
+        args.contenders = args.contenders or CONCURRENCY_CONTENDERS
+        args.growth = []
+        args.e2e = 10
+        args.out = args.out / "concurrency"
+        args.no_readme = True
     if not args.single_flight_only:
         result = run(args)
         write_outputs(result, args.out, None if args.no_readme else ROOT / "README.md")
         print(report.markdown(result))
         log(f"done in {result['elapsed_s'] / 60:.1f} min; results in {args.out}")
+    if args.concurrency_only:
+        return
     flight = run_single_flight(args)
     print(write_single_flight(flight, args.out))
     log(f"single_flight done in {flight['elapsed_s'] / 60:.1f} min")

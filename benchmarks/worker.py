@@ -104,10 +104,13 @@ def handle(request: dict[str, Any]) -> Any:
         return burst.measure_requests(request["index"], request.get("n", 200))
     if cmd == "profile":
         return workload.profile_lookup_hit(request["index"], request["n"])
+    if cmd == "profile_async":
+        return workload.profile_async_lookup_hit(request["index"], request["n"])
     raise ValueError(f"unknown command {cmd!r}")
 
 
 def main() -> None:
+    workload.count_requests()
     out = os.fdopen(os.dup(sys.stdout.fileno()), "w", buffering=1)
     sys.stdout = sys.stderr
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr)

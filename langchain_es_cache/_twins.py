@@ -14,15 +14,23 @@ import threading
 import time
 import weakref
 from abc import ABC, abstractmethod
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    Awaitable,
+    Callable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from elasticsearch import AsyncElasticsearch, Elasticsearch
 from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.caches import BaseCache as LangChainBaseCache
 from langchain_core.stores import ByteStore
 
+from langchain_es_cache._common.coalescing import Pending
 from langchain_es_cache._common.failures import sync_use_error
 
 if TYPE_CHECKING:
@@ -34,6 +42,7 @@ __all__ = [
     "AsyncByteStore",
     "AsyncCaller",
     "AsyncClients",
+    "AsyncCoalescer",
     "AsyncGraphBaseCache",
     "AsyncIndexLock",
     "AsyncSignal",
@@ -41,6 +50,7 @@ __all__ = [
     "ByteStore",
     "Caller",
     "Clients",
+    "Coalescer",
     "GraphBaseCache",
     "IndexLock",
     "Signal",
@@ -435,3 +445,193 @@ class Signal:
     def wait(self, timeout: float | None) -> bool:
         """Block this thread until set, for at most `timeout` seconds."""
         return self._event.wait(timeout)
+
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+Send = Callable[[list[T]], Awaitable[list["R | Exception"]]]
+
+
+class _Lane(Generic[T, R]):
+    """One event loop's share of an `AsyncCoalescer`: its queue and its sender."""
+
+    def __init__(self, weight: Callable[[T], int]) -> None:
+        self.busy = False
+        self.pending: Pending[tuple[T, asyncio.Future[R]]] = Pending(
+            lambda waiter: weight(waiter[0]), lambda waiter: not waiter[1].done()
+        )
+        self.drain: asyncio.Task[None] | None = None
+
+
+class AsyncCoalescer(Generic[T, R]):
+    """Sends concurrent calls of one kind together (the DataLoader pattern).
+
+    A call made with none in flight is sent at once, alone, by its caller.
+    Calls made while one is in flight wait, and go out together (in batches
+    of bounded weight, `coalescing.Pending`) when it returns. `send` answers
+    each call of a batch with its result or its own exception; an exception
+    it raises is every caller's of that batch. A cancelled waiting caller is
+    dropped from its batch, or its answer ignored. Each event loop has a
+    queue of its own.
+    """
+
+    def __init__(self, send: Send[T, R], weight: Callable[[T], int]) -> None:
+        self._send = send
+        self._weight = weight
+        self._lanes: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, _Lane[T, R]
+        ] = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def _lane(self, loop: asyncio.AbstractEventLoop) -> _Lane[T, R]:
+        lane = self._lanes.get(loop)
+        if lane is None:
+            with self._lock:
+                lane = self._lanes.setdefault(loop, _Lane(self._weight))
+        return lane
+
+    async def call(self, item: T) -> R:
+        """`item`'s result, sent alone now or with the calls waiting with it."""
+        loop = asyncio.get_running_loop()
+        lane = self._lane(loop)
+        if lane.busy:
+            future: asyncio.Future[R] = loop.create_future()
+            lane.pending.add((item, future))
+            return await future
+        lane.busy = True
+        try:
+            (result,) = await self._send([item])
+        finally:
+            self._hand_over(lane, loop)
+        if isinstance(result, Exception):
+            raise result
+        return result
+
+    def _hand_over(self, lane: _Lane[T, R], loop: asyncio.AbstractEventLoop) -> None:
+        """Send what waited meanwhile, in a task of its own (so the caller that
+        sent alone returns now), or mark the lane idle."""
+        if not lane.pending:
+            lane.busy = False
+            return
+        lane.drain = loop.create_task(self._drain(lane))
+
+    async def _drain(self, lane: _Lane[T, R]) -> None:
+        try:
+            while batch := lane.pending.take():
+                try:
+                    results = await self._send([item for item, _ in batch])
+                except asyncio.CancelledError:
+                    for _, future in batch:
+                        future.cancel()
+                    raise
+                except Exception as exc:
+                    results = [exc] * len(batch)
+                for (_, future), result in zip(batch, results, strict=True):
+                    if future.done():
+                        continue
+                    if isinstance(result, Exception):
+                        future.set_exception(result)
+                    else:
+                        future.set_result(result)
+                # One loop turn for the callers just answered: those that call
+                # again join the next batch instead of finding the lane idle
+                # and going alone (which would cost a round trip a batch).
+                await asyncio.sleep(0)
+        finally:
+            for _, future in lane.pending.clear():
+                future.cancel()
+            lane.busy = False
+            lane.drain = None
+
+
+class _Waiter(Generic[T, R]):
+    """A thread's call waiting in a `Coalescer`: its item, then its outcome."""
+
+    def __init__(self, item: T) -> None:
+        self.item = item
+        self.done = threading.Event()
+        self.lead = False
+        self.result: R | Exception | None = None
+
+
+class Coalescer(Generic[T, R]):
+    """Sends concurrent calls of one kind together, across threads (the sync
+    `AsyncCoalescer`).
+
+    A call made with none in flight is sent at once, alone, by its thread.
+    Calls made while one is in flight wait; when it returns, the oldest
+    waiting thread is woken to send every waiting call (up to the batch
+    limit) in one request and hand the answers out, then the lead passes on
+    the same way. No thread of its own, no timer.
+    """
+
+    def __init__(
+        self, send: Callable[[list[T]], list[R | Exception]], weight: Callable[[T], int]
+    ) -> None:
+        self._send = send
+        self._lock = threading.Lock()
+        self._busy = False
+        self._pending: Pending[_Waiter[T, R]] = Pending(
+            lambda waiter: weight(waiter.item), lambda waiter: True
+        )
+
+    def call(self, item: T) -> R:
+        """`item`'s result, sent alone now or with the calls waiting with it."""
+        waiter: _Waiter[T, R] | None = None
+        with self._lock:
+            if self._busy:
+                waiter = _Waiter(item)
+                self._pending.add(waiter)
+            self._busy = True
+        if waiter is None:
+            # Alone: no waiter object, no event, as cheap as a plain call.
+            try:
+                (result,) = self._send([item])
+            finally:
+                self._hand_over([])
+            if isinstance(result, Exception):
+                raise result
+            return result
+        waiter.done.wait()
+        if not waiter.lead:
+            return self._outcome(waiter)
+        with self._lock:
+            batch = self._pending.take()
+        try:
+            try:
+                results = self._send([w.item for w in batch])
+            except Exception as exc:
+                results = [exc] * len(batch)
+            for other, result in zip(batch, results, strict=True):
+                other.result = result
+                other.done.set()
+        finally:
+            self._hand_over(batch)
+        return self._outcome(waiter)
+
+    def _hand_over(self, batch: list[_Waiter[T, R]]) -> None:
+        """Wake the oldest waiting thread to send the next batch, or mark the
+        coalescer idle. Calls of a batch left unanswered (an interrupt) fail."""
+        for other in batch:
+            if not other.done.is_set():
+                other.result = CancelledCall("the thread sending this call stopped")
+                other.done.set()
+        with self._lock:
+            nxt = self._pending.peek()
+            if nxt is None:
+                self._busy = False
+                return
+            nxt.lead = True
+        nxt.done.set()
+
+    @staticmethod
+    def _outcome(waiter: _Waiter[T, R]) -> R:
+        result = waiter.result
+        if isinstance(result, Exception):
+            raise result
+        return cast(R, result)
+
+
+class CancelledCall(Exception):
+    """The thread that was sending a call with others' stopped before an answer."""

@@ -99,7 +99,7 @@ class AsyncElasticsearchGraphCache(
             with self._gate("get", timed=len(ids) == 1):
                 for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
                     sources.update(
-                        await self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS)
+                        await self._lookup(chunk, entries.GRAPH_LOOKUP_FIELDS)
                     )
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)

@@ -35,6 +35,7 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.coalescing import split_results, strongest_refresh
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
 from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import (
@@ -76,7 +77,12 @@ from langchain_es_cache._common.validation import (
     validate_on_error,
     validate_ttl,
 )
-from langchain_es_cache._twins import AsyncClients, AsyncIndexLock, async_sleep
+from langchain_es_cache._twins import (
+    AsyncClients,
+    AsyncCoalescer,
+    AsyncIndexLock,
+    async_sleep,
+)
 from langchain_es_cache.errors import CacheError, CircuitOpenError
 from langchain_es_cache.types import (
     BreakerSettings,
@@ -88,6 +94,12 @@ from langchain_es_cache.types import (
 )
 
 logger = logging.getLogger("langchain_es_cache")
+
+Read = tuple[tuple[str, ...], tuple[str, ...], bool]
+"""A coalesced read: its ids, the fields it reads, and whether, alone, it
+may be a ``get`` (one document)."""
+Write = tuple[str, dict[str, Any], Refresh]
+"""A coalesced write: id, document, refresh."""
 
 
 class AsyncConnection(TypedDict, total=False):
@@ -234,6 +246,13 @@ class AsyncCacheIndex:
         self._preparations = 0
         self._prepared_at: dict[str, int] = {}
         self._may_refresh = True
+        # Concurrent reads go out as one mget, concurrent writes as one bulk.
+        self._reads: AsyncCoalescer[Read, dict[str, Mapping[str, Any]]] = (
+            AsyncCoalescer(self._send_reads, lambda read: len(read[0]))
+        )
+        self._writes: AsyncCoalescer[Write, None] = AsyncCoalescer(
+            self._send_writes, lambda write: 1
+        )
 
     @property
     def _base_client(self) -> AsyncElasticsearch:
@@ -481,6 +500,40 @@ class AsyncCacheIndex:
     async def _realtime_get(
         self, doc_id: str, fields: list[str]
     ) -> Mapping[str, Any] | None:
+        """Realtime-read the newest copy of one document, with the reads of
+        concurrent calls (`_lookup`)."""
+        return (await self._lookup((doc_id,), fields, get=True)).get(doc_id)
+
+    async def _lookup(
+        self, ids: Sequence[str], fields: Sequence[str], *, get: bool = False
+    ) -> dict[str, Mapping[str, Any]]:
+        """`_realtime_read`, sent together with the reads of concurrent calls
+        (one ``mget``); a call of more than a request's worth goes alone. With
+        `get`, one id read alone is a ``get`` (`_get_alone`)."""
+        if len(ids) > MAX_DOCS_PER_REQUEST:
+            return await self._realtime_read(list(ids), list(fields))
+        return await self._reads.call((tuple(ids), tuple(fields), get))
+
+    async def _send_reads(
+        self, calls: list[Read]
+    ) -> list[dict[str, Mapping[str, Any]] | Exception]:
+        """Read the ids of `calls` at once; each gets its own sources, or the
+        error of one of its own ids. A call alone is sent as it is."""
+        if len(calls) == 1:
+            ((ids, fields, get),) = calls
+            if get and len(ids) == 1:
+                source = await self._get_alone(ids[0], list(fields))
+                return [{} if source is None else {ids[0]: source}]
+            return [await self._realtime_read(list(ids), list(fields))]
+        found, errors = await self._realtime_read_items(
+            list(dict.fromkeys(doc_id for call, _, _ in calls for doc_id in call)),
+            sorted({field for _, call, _ in calls for field in call}),
+        )
+        return split_results([call for call, _, _ in calls], found, errors)
+
+    async def _get_alone(
+        self, doc_id: str, fields: list[str]
+    ) -> Mapping[str, Any] | None:
         """Realtime-read the newest copy of one document: one ``get``, the hot
         path (measured faster than a one-document ``mget``), until an alias
         over several indices makes the multi-index read necessary."""
@@ -515,6 +568,14 @@ class AsyncCacheIndex:
         of each one found, reading every index behind an alias."""
         return newest_by_id(await self._realtime_docs(ids, fields))
 
+    async def _realtime_read_items(
+        self, ids: list[str], fields: list[str]
+    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Exception]]:
+        """`_realtime_read`, with the error of each id that failed instead of
+        raising it: the ids found, and the ids failed."""
+        docs, failed = await self._realtime_docs_items(ids, fields)
+        return newest_by_id(d for d in docs if str(d.get("_id")) not in failed), failed
+
     async def _realtime_docs(
         self, ids: list[str], fields: list[str]
     ) -> list[dict[str, Any]]:
@@ -524,32 +585,54 @@ class AsyncCacheIndex:
         A shard that is starting (a rollover's new index) is read again after
         a wait (`SHARD_START_WAITS`).
         """
-        for wait in SHARD_START_WAITS:
-            try:
-                return await self._realtime_docs_once(ids, fields)
-            except ShardsStarting:
-                await async_sleep(wait)
-        return await self._realtime_docs_once(ids, fields)
+        docs, failed = await self._realtime_docs_items(ids, fields)
+        for error in failed.values():
+            raise error
+        return docs
+
+    async def _realtime_docs_items(
+        self, ids: list[str], fields: list[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, Exception]]:
+        """`_realtime_docs`, with the error of each id that failed instead of
+        raising it; the ids on a starting shard are read again after a wait."""
+        docs: list[dict[str, Any]] = []
+        failed: dict[str, Exception] = {}
+        todo = ids
+        for wait in (*SHARD_START_WAITS, None):
+            read, errors = await self._realtime_docs_once(todo, fields)
+            docs += read
+            failed.update(errors)
+            starting = [i for i, e in errors.items() if isinstance(e, ShardsStarting)]
+            if not starting or wait is None:
+                break
+            await async_sleep(wait)
+            todo = starting
+            for doc_id in starting:
+                del failed[doc_id]
+        return docs, failed
 
     async def _realtime_docs_once(
         self, ids: list[str], fields: list[str]
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], dict[str, Exception]]:
         client = self._client if len(ids) == 1 else self._batch_client
         if not self._multi_index:
             response = await client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
-            errors = [e for e in map(mget_doc_error, docs) if e is not None]
-            if not errors:
-                return docs
-            if not any(is_multi_index_doc_error(e) for e in errors):
-                if all(map(is_shard_starting, errors)):
-                    raise ShardsStarting(f"mget failed: {errors[0]}")
-                raise CacheError(f"mget failed: {errors[0]}")
+            errors = {
+                str(doc.get("_id")): error
+                for doc in docs
+                if (error := mget_doc_error(doc)) is not None
+            }
+            if not any(map(is_multi_index_doc_error, errors.values())):
+                return [d for d in docs if str(d.get("_id")) not in errors], {
+                    doc_id: _read_error(error) for doc_id, error in errors.items()
+                }
             self._multi_index = True
         indices = await self._indices()
         found: list[dict[str, Any]] = []
+        failed: dict[str, Exception] = {}
         per_request = max(1, MAX_DOCS_PER_REQUEST // len(indices))
         for chunk in chunked(ids, per_request):
             response = await client.mget(
@@ -560,15 +643,14 @@ class AsyncCacheIndex:
                 ],
                 source_includes=fields,
             )
-            docs = response["docs"]
-            for error in map(mget_doc_error, docs):
-                if is_shard_starting(error):
-                    raise ShardsStarting(f"mget failed: {error}")
-                if error is not None:
+            for doc in response["docs"]:
+                error = mget_doc_error(doc)
+                if error is None:
+                    found.append(doc)
+                else:
                     # A copy we cannot read may be the newest: not a silent miss.
-                    raise CacheError(f"mget failed: {error}")
-            found.extend(docs)
-        return found
+                    failed.setdefault(str(doc.get("_id")), _read_error(error))
+        return found, failed
 
     async def _indices(self) -> list[str]:
         """The indices behind the alias, or the index name itself."""
@@ -585,12 +667,47 @@ class AsyncCacheIndex:
         """
         try:
             with self._gate("update", timed=True):
-                await self._write(doc_id, document, refresh)
+                await self._writes.call((doc_id, document, refresh))
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
         return True
+
+    async def _send_writes(self, calls: list[Write]) -> list[Exception | None]:
+        """Write the documents of `calls` in one bulk request (`_bulk_index`,
+        so through the same guard as `_write`); a failed item fails its call."""
+        if len(calls) == 1:
+            doc_id, document, refresh = calls[0]
+            await self._write(doc_id, document, refresh)
+            return [None]
+        alias = await self._prepared()
+
+        def actions(ids: set[str] | None) -> Iterable[dict[str, Any]]:
+            for doc_id, document, _ in calls:
+                if ids is None or doc_id in ids:
+                    yield {
+                        "_op_type": "index",
+                        "_index": self._index_name,
+                        "_id": doc_id,
+                        "_source": stamped(document, self._clock()),
+                    }
+
+        failures = dict(
+            await self._bulk_index(
+                actions,
+                alias=alias,
+                refresh=strongest_refresh([refresh for _, _, refresh in calls]),
+            )
+        )
+        return [
+            None
+            if doc_id not in failures
+            else CacheError(
+                f"cache update on index {self._index_name!r} failed: {failures[doc_id]}"
+            )
+            for doc_id, _, _ in calls
+        ]
 
     async def _write(
         self,
@@ -659,6 +776,7 @@ class AsyncCacheIndex:
         actions: Callable[[set[str] | None], Iterable[dict[str, Any]]],
         *,
         alias: bool,
+        refresh: Refresh = False,
     ) -> list[tuple[str, str]]:
         """Bulk-index documents as `_write` indexes one; return ``(id, reason)``
         of each that failed.
@@ -684,6 +802,7 @@ class AsyncCacheIndex:
                 # Through an alias, never let a write auto-create an index
                 # named like the alias.
                 require_alias=alias,
+                refresh=refresh,
             ):
                 failure = bulk_failure(item)
                 if failure is None:
@@ -910,3 +1029,11 @@ class AsyncCacheIndex:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _read_error(error: Mapping[str, Any]) -> CacheError:
+    """The error of an id an ``mget`` could not read: `ShardsStarting` (read
+    again after a wait) or `CacheError`."""
+    if is_shard_starting(error):
+        return ShardsStarting(f"mget failed: {error}")
+    return CacheError(f"mget failed: {error}")

@@ -122,7 +122,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
             with self._gate("mget", timed=len(ids) == 1):
                 for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
                     for doc_id, source in (
-                        self._realtime_read(chunk, EMBEDDING_LOOKUP_FIELDS)
+                        self._lookup(chunk, EMBEDDING_LOOKUP_FIELDS)
                     ).items():
                         if is_expired(source, self._ttl, now):
                             continue

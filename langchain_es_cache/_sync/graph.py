@@ -98,9 +98,7 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         try:
             with self._gate("get", timed=len(ids) == 1):
                 for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
-                    sources.update(
-                        self._realtime_read(chunk, entries.GRAPH_LOOKUP_FIELDS)
-                    )
+                    sources.update(self._lookup(chunk, entries.GRAPH_LOOKUP_FIELDS))
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)
             return {}

@@ -36,6 +36,7 @@ from langchain_es_cache._common.batching import (
     MAX_DOCS_PER_REQUEST,
     chunked,
 )
+from langchain_es_cache._common.coalescing import split_results, strongest_refresh
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
 from langchain_es_cache._common.documents import utc_now
 from langchain_es_cache._common.failures import (
@@ -77,7 +78,12 @@ from langchain_es_cache._common.validation import (
     validate_on_error,
     validate_ttl,
 )
-from langchain_es_cache._twins import Clients, IndexLock, sleep
+from langchain_es_cache._twins import (
+    Clients,
+    Coalescer,
+    IndexLock,
+    sleep,
+)
 from langchain_es_cache.errors import CacheError, CircuitOpenError
 from langchain_es_cache.types import (
     BreakerSettings,
@@ -89,6 +95,12 @@ from langchain_es_cache.types import (
 )
 
 logger = logging.getLogger("langchain_es_cache")
+
+Read = tuple[tuple[str, ...], tuple[str, ...], bool]
+"""A coalesced read: its ids, the fields it reads, and whether, alone, it
+may be a ``get`` (one document)."""
+Write = tuple[str, dict[str, Any], Refresh]
+"""A coalesced write: id, document, refresh."""
 
 
 class Connection(TypedDict, total=False):
@@ -233,6 +245,13 @@ class CacheIndex:
         self._preparations = 0
         self._prepared_at: dict[str, int] = {}
         self._may_refresh = True
+        # Concurrent reads go out as one mget, concurrent writes as one bulk.
+        self._reads: Coalescer[Read, dict[str, Mapping[str, Any]]] = Coalescer(
+            self._send_reads, lambda read: len(read[0])
+        )
+        self._writes: Coalescer[Write, None] = Coalescer(
+            self._send_writes, lambda write: 1
+        )
 
     @property
     def _base_client(self) -> Elasticsearch:
@@ -478,6 +497,38 @@ class CacheIndex:
     # several indices (`_multi_index`) ---
 
     def _realtime_get(self, doc_id: str, fields: list[str]) -> Mapping[str, Any] | None:
+        """Realtime-read the newest copy of one document, with the reads of
+        concurrent calls (`_lookup`)."""
+        return (self._lookup((doc_id,), fields, get=True)).get(doc_id)
+
+    def _lookup(
+        self, ids: Sequence[str], fields: Sequence[str], *, get: bool = False
+    ) -> dict[str, Mapping[str, Any]]:
+        """`_realtime_read`, sent together with the reads of concurrent calls
+        (one ``mget``); a call of more than a request's worth goes alone. With
+        `get`, one id read alone is a ``get`` (`_get_alone`)."""
+        if len(ids) > MAX_DOCS_PER_REQUEST:
+            return self._realtime_read(list(ids), list(fields))
+        return self._reads.call((tuple(ids), tuple(fields), get))
+
+    def _send_reads(
+        self, calls: list[Read]
+    ) -> list[dict[str, Mapping[str, Any]] | Exception]:
+        """Read the ids of `calls` at once; each gets its own sources, or the
+        error of one of its own ids. A call alone is sent as it is."""
+        if len(calls) == 1:
+            ((ids, fields, get),) = calls
+            if get and len(ids) == 1:
+                source = self._get_alone(ids[0], list(fields))
+                return [{} if source is None else {ids[0]: source}]
+            return [self._realtime_read(list(ids), list(fields))]
+        found, errors = self._realtime_read_items(
+            list(dict.fromkeys(doc_id for call, _, _ in calls for doc_id in call)),
+            sorted({field for _, call, _ in calls for field in call}),
+        )
+        return split_results([call for call, _, _ in calls], found, errors)
+
+    def _get_alone(self, doc_id: str, fields: list[str]) -> Mapping[str, Any] | None:
         """Realtime-read the newest copy of one document: one ``get``, the hot
         path (measured faster than a one-document ``mget``), until an alias
         over several indices makes the multi-index read necessary."""
@@ -512,6 +563,14 @@ class CacheIndex:
         of each one found, reading every index behind an alias."""
         return newest_by_id(self._realtime_docs(ids, fields))
 
+    def _realtime_read_items(
+        self, ids: list[str], fields: list[str]
+    ) -> tuple[dict[str, Mapping[str, Any]], dict[str, Exception]]:
+        """`_realtime_read`, with the error of each id that failed instead of
+        raising it: the ids found, and the ids failed."""
+        docs, failed = self._realtime_docs_items(ids, fields)
+        return newest_by_id(d for d in docs if str(d.get("_id")) not in failed), failed
+
     def _realtime_docs(self, ids: list[str], fields: list[str]) -> list[dict[str, Any]]:
         """The mget answers for `ids`: every copy in every index behind an
         alias (with ``_index``, ``_seq_no``, ``_primary_term``).
@@ -519,32 +578,54 @@ class CacheIndex:
         A shard that is starting (a rollover's new index) is read again after
         a wait (`SHARD_START_WAITS`).
         """
-        for wait in SHARD_START_WAITS:
-            try:
-                return self._realtime_docs_once(ids, fields)
-            except ShardsStarting:
-                sleep(wait)
-        return self._realtime_docs_once(ids, fields)
+        docs, failed = self._realtime_docs_items(ids, fields)
+        for error in failed.values():
+            raise error
+        return docs
+
+    def _realtime_docs_items(
+        self, ids: list[str], fields: list[str]
+    ) -> tuple[list[dict[str, Any]], dict[str, Exception]]:
+        """`_realtime_docs`, with the error of each id that failed instead of
+        raising it; the ids on a starting shard are read again after a wait."""
+        docs: list[dict[str, Any]] = []
+        failed: dict[str, Exception] = {}
+        todo = ids
+        for wait in (*SHARD_START_WAITS, None):
+            read, errors = self._realtime_docs_once(todo, fields)
+            docs += read
+            failed.update(errors)
+            starting = [i for i, e in errors.items() if isinstance(e, ShardsStarting)]
+            if not starting or wait is None:
+                break
+            sleep(wait)
+            todo = starting
+            for doc_id in starting:
+                del failed[doc_id]
+        return docs, failed
 
     def _realtime_docs_once(
         self, ids: list[str], fields: list[str]
-    ) -> list[dict[str, Any]]:
+    ) -> tuple[list[dict[str, Any]], dict[str, Exception]]:
         client = self._client if len(ids) == 1 else self._batch_client
         if not self._multi_index:
             response = client.mget(
                 index=self._index_name, ids=ids, source_includes=fields
             )
             docs: list[dict[str, Any]] = response["docs"]
-            errors = [e for e in map(mget_doc_error, docs) if e is not None]
-            if not errors:
-                return docs
-            if not any(is_multi_index_doc_error(e) for e in errors):
-                if all(map(is_shard_starting, errors)):
-                    raise ShardsStarting(f"mget failed: {errors[0]}")
-                raise CacheError(f"mget failed: {errors[0]}")
+            errors = {
+                str(doc.get("_id")): error
+                for doc in docs
+                if (error := mget_doc_error(doc)) is not None
+            }
+            if not any(map(is_multi_index_doc_error, errors.values())):
+                return [d for d in docs if str(d.get("_id")) not in errors], {
+                    doc_id: _read_error(error) for doc_id, error in errors.items()
+                }
             self._multi_index = True
         indices = self._indices()
         found: list[dict[str, Any]] = []
+        failed: dict[str, Exception] = {}
         per_request = max(1, MAX_DOCS_PER_REQUEST // len(indices))
         for chunk in chunked(ids, per_request):
             response = client.mget(
@@ -555,15 +636,14 @@ class CacheIndex:
                 ],
                 source_includes=fields,
             )
-            docs = response["docs"]
-            for error in map(mget_doc_error, docs):
-                if is_shard_starting(error):
-                    raise ShardsStarting(f"mget failed: {error}")
-                if error is not None:
+            for doc in response["docs"]:
+                error = mget_doc_error(doc)
+                if error is None:
+                    found.append(doc)
+                else:
                     # A copy we cannot read may be the newest: not a silent miss.
-                    raise CacheError(f"mget failed: {error}")
-            found.extend(docs)
-        return found
+                    failed.setdefault(str(doc.get("_id")), _read_error(error))
+        return found, failed
 
     def _indices(self) -> list[str]:
         """The indices behind the alias, or the index name itself."""
@@ -580,12 +660,47 @@ class CacheIndex:
         """
         try:
             with self._gate("update", timed=True):
-                self._write(doc_id, document, refresh)
+                self._writes.call((doc_id, document, refresh))
         except ES_ERRORS as exc:
             self._outcomes.failed("update", exc)
             return False
         self._outcomes.count("writes")
         return True
+
+    def _send_writes(self, calls: list[Write]) -> list[Exception | None]:
+        """Write the documents of `calls` in one bulk request (`_bulk_index`,
+        so through the same guard as `_write`); a failed item fails its call."""
+        if len(calls) == 1:
+            doc_id, document, refresh = calls[0]
+            self._write(doc_id, document, refresh)
+            return [None]
+        alias = self._prepared()
+
+        def actions(ids: set[str] | None) -> Iterable[dict[str, Any]]:
+            for doc_id, document, _ in calls:
+                if ids is None or doc_id in ids:
+                    yield {
+                        "_op_type": "index",
+                        "_index": self._index_name,
+                        "_id": doc_id,
+                        "_source": stamped(document, self._clock()),
+                    }
+
+        failures = dict(
+            self._bulk_index(
+                actions,
+                alias=alias,
+                refresh=strongest_refresh([refresh for _, _, refresh in calls]),
+            )
+        )
+        return [
+            None
+            if doc_id not in failures
+            else CacheError(
+                f"cache update on index {self._index_name!r} failed: {failures[doc_id]}"
+            )
+            for doc_id, _, _ in calls
+        ]
 
     def _write(
         self,
@@ -654,6 +769,7 @@ class CacheIndex:
         actions: Callable[[set[str] | None], Iterable[dict[str, Any]]],
         *,
         alias: bool,
+        refresh: Refresh = False,
     ) -> list[tuple[str, str]]:
         """Bulk-index documents as `_write` indexes one; return ``(id, reason)``
         of each that failed.
@@ -679,6 +795,7 @@ class CacheIndex:
                 # Through an alias, never let a write auto-create an index
                 # named like the alias.
                 require_alias=alias,
+                refresh=refresh,
             ):
                 failure = bulk_failure(item)
                 if failure is None:
@@ -903,3 +1020,11 @@ class CacheIndex:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+def _read_error(error: Mapping[str, Any]) -> CacheError:
+    """The error of an id an ``mget`` could not read: `ShardsStarting` (read
+    again after a wait) or `CacheError`."""
+    if is_shard_starting(error):
+        return ShardsStarting(f"mget failed: {error}")
+    return CacheError(f"mget failed: {error}")

@@ -332,12 +332,16 @@ async def test_many_calls_at_once_open_it_once_and_probe_once(
         # Calls that were already sending when it opened paid the timeout; no
         # call was both sent and skipped.
         assert first.errors + first.skipped == 24
-        assert requests_sent(client) == first.errors >= 3
+        assert first.errors >= 3
+        # Calls sending at once share requests (coalescing): each failed
+        # call was in one of them.
+        sent = requests_sent(client)
+        assert 1 <= sent <= first.errors
         assert await async_gather(lookups()) == [None] * 24
-        assert requests_sent(client) == first.errors
+        assert requests_sent(client) == sent
         clock.advance(5.0)
         assert await async_gather(lookups()) == [None] * 24
-        assert requests_sent(client) == first.errors + 1  # one probe, the rest skipped
+        assert requests_sent(client) == sent + 1  # one probe, the rest skipped
     assert len(breaker_lines(caplog, "opened after")) == 1
     assert len(breaker_lines(caplog, "probe failed")) == 1
     assert cache.stats() == CacheStats(
