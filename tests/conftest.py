@@ -13,7 +13,8 @@ from utils import es_server
 
 SERVER_FIXTURES = {"es_conn", "spare_node"}
 """A test using one of these needs an Elasticsearch node (and Java and Maven to
-start one): it is an integration test; every other test is in the fast tier."""
+start one): it is an integration test, as are modules marked so (real sockets
+and timeouts); every other test is in the fast tier."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

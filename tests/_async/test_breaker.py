@@ -40,6 +40,10 @@ from tests.twins import (
 )
 from utils import es_server
 
+# Real sockets and real timeouts (the node, frozen listeners, status servers):
+# integration tests, never the fast tier.
+pytestmark = pytest.mark.integration
+
 LLM = "model=counting-1"
 TIMEOUT = 0.2
 """The request timeout of test clients of a frozen listener: what a call costs."""

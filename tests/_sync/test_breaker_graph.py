@@ -26,6 +26,10 @@ from tests.outage import frozen_listener
 from tests.twins import CountingNode, requests_sent
 from utils import es_server
 
+# Real sockets and real timeouts (the node, frozen listeners, status servers):
+# integration tests, never the fast tier.
+pytestmark = pytest.mark.integration
+
 KEY = (("node",), "k")
 
 
