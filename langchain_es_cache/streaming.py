@@ -17,9 +17,8 @@ from langchain_core.language_models import BaseChatModel, BaseLLM
 
 from langchain_es_cache._async.streaming import (
     AsyncChatSource,
-    AsyncChatStreams,
     AsyncLLMSource,
-    AsyncLLMStreams,
+    AsyncStreams,
 )
 from langchain_es_cache._common.streams import (
     adopt,
@@ -28,9 +27,8 @@ from langchain_es_cache._common.streams import (
 )
 from langchain_es_cache._sync.streaming import (
     ChatSource,
-    ChatStreams,
     LLMSource,
-    LLMStreams,
+    Streams,
 )
 
 __all__ = ["cache_streams"]
@@ -56,11 +54,7 @@ def cache_streams(model: ModelT, *, cache: BaseCache | None = None) -> ModelT:
             by default the model's own ``cache=``, else LangChain's global one.
             ``cache=False`` on the model turns caching off, as in LangChain.
     """
-    if isinstance(model, BaseChatModel):
-        kind: tuple[type[Any], ...] = _chat_mixins(type(model))
-    elif isinstance(model, BaseLLM):
-        kind = _llm_mixins(type(model))
-    else:
+    if not isinstance(model, (BaseChatModel, BaseLLM)):
         raise TypeError(
             "cache_streams() takes a chat model or an LLM, not "
             f"{type(model).__name__}; wrap the model before bind_tools(), "
@@ -70,7 +64,7 @@ def cache_streams(model: ModelT, *, cache: BaseCache | None = None) -> ModelT:
         raise TypeError(
             f"cache must be a LangChain BaseCache or None, not {type(cache).__name__}"
         )
-    cls = derive_class(origin_class(type(model)), kind)
+    cls = derive_class(origin_class(type(model)), _mixins(type(model)))
     return adopt(model, cls, {} if cache is None else {"cache": cache})
 
 
@@ -81,7 +75,7 @@ def _restore(cls: type[ModelT], state: dict[Any, Any]) -> ModelT:
     return cache_streams(model)
 
 
-class _ChatStreams(ChatStreams, AsyncChatStreams):
+class _Streams(Streams, AsyncStreams):
     """``stream``/``astream`` that let the model's ``_stream`` use the cache."""
 
     __slots__ = ()
@@ -90,32 +84,21 @@ class _ChatStreams(ChatStreams, AsyncChatStreams):
         return (_restore, (origin_class(type(self)), self.__getstate__()))
 
 
-class _LLMStreams(LLMStreams, AsyncLLMStreams):
-    """``stream``/``astream`` that let the LLM's ``_stream`` use the cache."""
-
-    __slots__ = ()
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (origin_class(type(self)), self.__getstate__()))
-
-
-def _chat_mixins(cls: type[BaseChatModel]) -> tuple[type[Any], ...]:
-    """The mixins for a chat model class: sources only where it streams.
+def _mixins(cls: type[Any]) -> tuple[type[Any], ...]:
+    """The mixins for a model class: sources only where it streams.
 
     A model without ``_stream``/``_astream`` streams through ``invoke``, which
     LangChain caches already; adding a source would make LangChain call it.
     """
-    if cls._stream is not BaseChatModel._stream:
-        return (_ChatStreams, ChatSource, AsyncChatSource)
-    if cls._astream is not BaseChatModel._astream:
-        return (_ChatStreams, AsyncChatSource)
-    return (_ChatStreams,)
-
-
-def _llm_mixins(cls: type[BaseLLM]) -> tuple[type[Any], ...]:
-    """The mixins for an LLM class: sources only where it streams."""
-    if cls._stream is not BaseLLM._stream:
-        return (_LLMStreams, LLMSource, AsyncLLMSource)
-    if cls._astream is not BaseLLM._astream:
-        return (_LLMStreams, AsyncLLMSource)
-    return (_LLMStreams,)
+    base: type[Any]
+    source: type[Any]
+    async_source: type[Any]
+    if issubclass(cls, BaseChatModel):
+        base, source, async_source = BaseChatModel, ChatSource, AsyncChatSource
+    else:
+        base, source, async_source = BaseLLM, LLMSource, AsyncLLMSource
+    if cls._stream is not base._stream:
+        return (_Streams, source, async_source)
+    if cls._astream is not base._astream:
+        return (_Streams, async_source)
+    return (_Streams,)

@@ -12,8 +12,13 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.language_models import (
+    BaseChatModel,
+    BaseLanguageModel,
+    BaseLLM,
+    LanguageModelInput,
+)
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from langchain_core.runnables import RunnableConfig
 
@@ -37,10 +42,11 @@ from langchain_es_cache._common.streams import (
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    _Model = BaseLanguageModel[Any]
     _Chat = BaseChatModel
     _LLM = BaseLLM
 else:
-    _Chat = _LLM = object
+    _Model = _Chat = _LLM = object
 
 
 async def async_drive(stream: AsyncIterator[T], plan: Plan) -> AsyncIterator[T]:
@@ -65,7 +71,7 @@ async def async_drive(stream: AsyncIterator[T], plan: Plan) -> AsyncIterator[T]:
             await aclose()
 
 
-class AsyncChatStreams(_Chat):
+class AsyncStreams(_Model):
     """``astream`` that lets the model's ``_astream`` use the cache."""
 
     __slots__ = ()
@@ -77,17 +83,15 @@ class AsyncChatStreams(_Chat):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[AIMessageChunk]:
+    ) -> AsyncIterator[Any]:
         cache = resolve_cache(self.cache)
         if cache is None:
             async for chunk in super().astream(input, config, stop=stop, **kwargs):
                 yield chunk
             return
         plan = new_plan(self, cache)
-        owner: AsyncChatStreams = plan.owner  # type: ignore[assignment]
-        stream = super(AsyncChatStreams, owner).astream(
-            input, config, stop=stop, **kwargs
-        )
+        owner: AsyncStreams = plan.owner  # type: ignore[assignment]
+        stream = super(AsyncStreams, owner).astream(input, config, stop=stop, **kwargs)
         async for chunk in async_drive(stream, plan):
             yield chunk
 
@@ -128,30 +132,6 @@ class AsyncChatSource(_Chat):
         answer = chat_answer(chunks)
         if answer is not None:
             await plan.cache.aupdate(prompt, llm_string, answer)
-
-
-class AsyncLLMStreams(_LLM):
-    """``astream`` that lets the LLM's ``_astream`` use the cache."""
-
-    __slots__ = ()
-
-    async def astream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[str]:
-        cache = resolve_cache(self.cache)
-        if cache is None:
-            async for chunk in super().astream(input, config, stop=stop, **kwargs):
-                yield chunk
-            return
-        plan = Plan(self, cache, None)
-        stream = super().astream(input, config, stop=stop, **kwargs)
-        async for chunk in async_drive(stream, plan):
-            yield chunk
 
 
 class AsyncLLMSource(_LLM):

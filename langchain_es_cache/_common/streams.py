@@ -17,7 +17,7 @@ from typing import Any, NoReturn, TypeGuard, TypeVar
 
 from langchain_core.caches import RETURN_VAL_TYPE, BaseCache
 from langchain_core.globals import get_llm_cache
-from langchain_core.language_models import BaseChatModel, BaseLLM
+from langchain_core.language_models import BaseChatModel, BaseLanguageModel, BaseLLM
 from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import UsageMetadata
@@ -368,12 +368,12 @@ def claim_plan(model: object) -> Plan | None:
     return plan
 
 
-def new_plan(model: BaseChatModel | BaseLLM, cache: BaseCache) -> Plan:
+def new_plan(model: BaseLanguageModel[Any], cache: BaseCache) -> Plan:
     """The plan for one stream of `model`; its owner runs the stream.
 
-    A rate limiter must only hold back model calls, as on LangChain's
-    ``invoke`` path: the owner is then a copy without it, which the plan
-    acquires on a miss.
+    A chat model's rate limiter must only hold back model calls, as on
+    LangChain's ``invoke`` path: the owner is then a copy without it, which the
+    plan acquires on a miss. An LLM has none.
     """
     limiter = getattr(model, "rate_limiter", None)
     owner = (

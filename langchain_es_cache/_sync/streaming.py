@@ -14,8 +14,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import BaseChatModel, BaseLLM, LanguageModelInput
-from langchain_core.messages import AIMessageChunk, BaseMessage
+from langchain_core.language_models import (
+    BaseChatModel,
+    BaseLanguageModel,
+    BaseLLM,
+    LanguageModelInput,
+)
+from langchain_core.messages import BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
 from langchain_core.runnables import RunnableConfig
 
@@ -39,10 +44,11 @@ from langchain_es_cache._common.streams import (
 T = TypeVar("T")
 
 if TYPE_CHECKING:
+    _Model = BaseLanguageModel[Any]
     _Chat = BaseChatModel
     _LLM = BaseLLM
 else:
-    _Chat = _LLM = object
+    _Model = _Chat = _LLM = object
 
 
 def drive(stream: Iterator[T], plan: Plan) -> Iterator[T]:
@@ -67,7 +73,7 @@ def drive(stream: Iterator[T], plan: Plan) -> Iterator[T]:
             close()
 
 
-class ChatStreams(_Chat):
+class Streams(_Model):
     """``stream`` that lets the model's ``_stream`` use the cache."""
 
     __slots__ = ()
@@ -79,15 +85,15 @@ class ChatStreams(_Chat):
         *,
         stop: list[str] | None = None,
         **kwargs: Any,
-    ) -> Iterator[AIMessageChunk]:
+    ) -> Iterator[Any]:
         cache = resolve_cache(self.cache)
         if cache is None:
             for chunk in super().stream(input, config, stop=stop, **kwargs):
                 yield chunk
             return
         plan = new_plan(self, cache)
-        owner: ChatStreams = plan.owner  # type: ignore[assignment]
-        stream = super(ChatStreams, owner).stream(input, config, stop=stop, **kwargs)
+        owner: Streams = plan.owner  # type: ignore[assignment]
+        stream = super(Streams, owner).stream(input, config, stop=stop, **kwargs)
         for chunk in drive(stream, plan):
             yield chunk
 
@@ -128,30 +134,6 @@ class ChatSource(_Chat):
         answer = chat_answer(chunks)
         if answer is not None:
             plan.cache.update(prompt, llm_string, answer)
-
-
-class LLMStreams(_LLM):
-    """``stream`` that lets the LLM's ``_stream`` use the cache."""
-
-    __slots__ = ()
-
-    def stream(
-        self,
-        input: LanguageModelInput,
-        config: RunnableConfig | None = None,
-        *,
-        stop: list[str] | None = None,
-        **kwargs: Any,
-    ) -> Iterator[str]:
-        cache = resolve_cache(self.cache)
-        if cache is None:
-            for chunk in super().stream(input, config, stop=stop, **kwargs):
-                yield chunk
-            return
-        plan = Plan(self, cache, None)
-        stream = super().stream(input, config, stop=stop, **kwargs)
-        for chunk in drive(stream, plan):
-            yield chunk
 
 
 class LLMSource(_LLM):
