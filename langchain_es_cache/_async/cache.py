@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE
 from typing_extensions import Unpack
 
-from langchain_es_cache._async.index import AsyncEntryOptions
-from langchain_es_cache._async.llm import AsyncLLMCacheIndex
+from langchain_es_cache._async.llm import AsyncLLMCacheIndex, AsyncLLMOptions
 from langchain_es_cache._common.documents import (
     is_expired,
     parse_generations,
@@ -42,36 +40,20 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         self,
         index_name: str,
         *,
-        store_input: bool = True,
-        store_input_params: bool = True,
         refresh: Refresh = False,
-        single_flight: float | timedelta | None = None,
-        **options: Unpack[AsyncEntryOptions],
+        **options: Unpack[AsyncLLMOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
         Args:
             index_name: Index or alias holding the cache; created on first write.
-            store_input: Store the prompt in ``llm_input``.
-            store_input_params: Store the model's parameters in ``llm_params``.
             refresh: Refresh after each write, clear and purge (`True`,
                 ``"wait_for"``) so that searches of your own see them at once;
                 lookups never need it.
-            single_flight: Seconds or `timedelta`: a miss claims its key for
-                this long, and lookups of that key, in any process, wait for
-                the claimer's answer instead of calling the model too.
-            **options: The connection (`client`, or `es_url` / `es_cloud_id`
-                with credentials) and the options every class takes
-                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
-                `AsyncEntryOptions`.
+            **options: What to store, `single_flight`, the connection and the
+                options every class takes: see `AsyncLLMOptions`.
         """
-        super().__init__(
-            index_name,
-            store_input=store_input,
-            store_input_params=store_input_params,
-            single_flight=single_flight,
-            options=options,
-        )
+        super().__init__(index_name, options)
         self._refresh = validate_refresh(refresh)
 
     def build_document(

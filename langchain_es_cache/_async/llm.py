@@ -15,7 +15,7 @@ from typing import Any
 from elasticsearch import ConflictError, NotFoundError
 from langchain_core.caches import RETURN_VAL_TYPE
 
-from langchain_es_cache._async.index import AsyncCacheIndex
+from langchain_es_cache._async.index import AsyncCacheIndex, AsyncEntryOptions
 from langchain_es_cache._common.documents import (
     build_llm_document,
     is_expired,
@@ -53,6 +53,19 @@ from langchain_es_cache.types import Refresh
 logger = logging.getLogger("langchain_es_cache")
 
 
+class AsyncLLMOptions(AsyncEntryOptions, total=False):
+    """`AsyncEntryOptions`, and those of the exact and semantic LLM caches."""
+
+    store_input: bool
+    """Store the prompt in ``llm_input`` (default: `True`)."""
+    store_input_params: bool
+    """Store the model's parameters in ``llm_params`` (default: `True`)."""
+    single_flight: float | timedelta | None
+    """Seconds or `timedelta`: a miss claims its key for this long, and lookups
+    of that key, in any process, wait for the claimer's answer instead of
+    calling the model too (default: none)."""
+
+
 class AsyncLLMCacheIndex(AsyncCacheIndex):
     """An LLM cache index: answers stored as documents built in one place
     (`_llm_document`), and misses that can claim their key (``single_flight=``).
@@ -60,20 +73,17 @@ class AsyncLLMCacheIndex(AsyncCacheIndex):
     Without `single_flight`, no claim is ever sent.
     """
 
-    def __init__(
-        self,
-        index_name: str,
-        *,
-        store_input_params: bool,
-        single_flight: float | timedelta | None,
-        **settings: Any,
-    ) -> None:
-        super().__init__(index_name, **settings)
+    OPTIONS = frozenset(AsyncLLMOptions.__annotations__)
+
+    def __init__(self, index_name: str, options: Mapping[str, Any]) -> None:
+        super().__init__(
+            index_name, store_input=options.get("store_input", True), options=options
+        )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
+            "store_input_params", options.get("store_input_params", True)
         )
-        period = validate_single_flight(single_flight)
+        period = validate_single_flight(options.get("single_flight"))
         self._flights: Flights[AsyncSignal] | None = (
             None if period is None else Flights(period, AsyncSignal)
         )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from elasticsearch import NotFoundError
@@ -11,8 +10,7 @@ from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.embeddings import Embeddings
 from typing_extensions import Unpack
 
-from langchain_es_cache._async.index import AsyncEntryOptions
-from langchain_es_cache._async.llm import AsyncLLMCacheIndex
+from langchain_es_cache._async.llm import AsyncLLMCacheIndex, AsyncLLMOptions
 from langchain_es_cache._common.documents import (
     parse_generations,
 )
@@ -73,10 +71,7 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         *,
         similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
         dimensions: int | None = None,
-        store_input: bool = True,
-        store_input_params: bool = True,
-        single_flight: float | timedelta | None = None,
-        **options: Unpack[AsyncEntryOptions],
+        **options: Unpack[AsyncLLMOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -88,29 +83,16 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
                 a prompt and a cached prompt for a hit (1: same direction).
             dimensions: Length of the embeddings; by default, taken from the
                 first one. Every embedding is checked against it.
-            store_input: Store the prompt in ``llm_input``.
-            store_input_params: Store the model's parameters in ``llm_params``.
-            single_flight: Seconds or `timedelta`: a miss claims its exact key
-                (prompt, `llm_string`, namespace) for this long, and lookups of
-                that key, in any process, wait for the claimer's answer
-                instead of calling the model too.
-            **options: The connection (`client`, or `es_url` / `es_cloud_id`
-                with credentials) and the options every class takes
-                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
-                `AsyncEntryOptions`.
+            **options: What to store, `single_flight` (on the exact key), the
+                connection and the options every class takes: see
+                `AsyncLLMOptions`.
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
                 "embedding must be a langchain_core.embeddings.Embeddings, "
                 f"not {type(embedding).__name__}"
             )
-        super().__init__(
-            index_name,
-            store_input=store_input,
-            store_input_params=store_input_params,
-            single_flight=single_flight,
-            options=options,
-        )
+        super().__init__(index_name, options)
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
         self._dimensions = validate_dimensions(dimensions)

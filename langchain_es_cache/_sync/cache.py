@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from langchain_core.caches import RETURN_VAL_TYPE
@@ -23,8 +22,7 @@ from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import (
     validate_refresh,
 )
-from langchain_es_cache._sync.index import EntryOptions
-from langchain_es_cache._sync.llm import LLMCacheIndex
+from langchain_es_cache._sync.llm import LLMCacheIndex, LLMOptions
 from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import Refresh
 
@@ -44,36 +42,20 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
         self,
         index_name: str,
         *,
-        store_input: bool = True,
-        store_input_params: bool = True,
         refresh: Refresh = False,
-        single_flight: float | timedelta | None = None,
-        **options: Unpack[EntryOptions],
+        **options: Unpack[LLMOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
         Args:
             index_name: Index or alias holding the cache; created on first write.
-            store_input: Store the prompt in ``llm_input``.
-            store_input_params: Store the model's parameters in ``llm_params``.
             refresh: Refresh after each write, clear and purge (`True`,
                 ``"wait_for"``) so that searches of your own see them at once;
                 lookups never need it.
-            single_flight: Seconds or `timedelta`: a miss claims its key for
-                this long, and lookups of that key, in any process, wait for
-                the claimer's answer instead of calling the model too.
-            **options: The connection (`client`, or `es_url` / `es_cloud_id`
-                with credentials) and the options every class takes
-                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
-                `EntryOptions`.
+            **options: What to store, `single_flight`, the connection and the
+                options every class takes: see `LLMOptions`.
         """
-        super().__init__(
-            index_name,
-            store_input=store_input,
-            store_input_params=store_input_params,
-            single_flight=single_flight,
-            options=options,
-        )
+        super().__init__(index_name, options)
         self._refresh = validate_refresh(refresh)
 
     def build_document(

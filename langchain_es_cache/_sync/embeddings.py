@@ -73,9 +73,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
                 langchain-elasticsearch (an int of at least 1). Lookups read
                 every index behind an alias in real time and return the newest
                 copy, and deletes remove every copy, so duplicates need no limit.
-            **options: The connection (`client`, or `es_url` / `es_cloud_id`
-                with credentials) and the options every class takes
-                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
+            **options: The connection and the options every class takes: see
                 `EntryOptions`.
         """
         super().__init__(

@@ -56,9 +56,7 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
             index_name: Index or alias holding the cache; created on first write.
             serde: LangGraph serializer of the values (``dumps_typed`` and
                 ``loads_typed``); LangGraph's default when omitted.
-            **options: The connection (`client`, or `es_url` / `es_cloud_id`
-                with credentials) and the options every class takes
-                (`metadata`, `on_error`, `clock`, `breaker`): see
+            **options: The connection and the options every class takes: see
                 `Options`.
         """
         entries.validate_serde(serde)

@@ -48,11 +48,24 @@ from langchain_es_cache._common.single_flight import (
 )
 from langchain_es_cache._common.usage import tokens_of
 from langchain_es_cache._common.validation import check_metadata_fields, validate_flag
-from langchain_es_cache._sync.index import CacheIndex
+from langchain_es_cache._sync.index import CacheIndex, EntryOptions
 from langchain_es_cache._twins import Caller, Signal
 from langchain_es_cache.types import Refresh
 
 logger = logging.getLogger("langchain_es_cache")
+
+
+class LLMOptions(EntryOptions, total=False):
+    """`EntryOptions`, and those of the exact and semantic LLM caches."""
+
+    store_input: bool
+    """Store the prompt in ``llm_input`` (default: `True`)."""
+    store_input_params: bool
+    """Store the model's parameters in ``llm_params`` (default: `True`)."""
+    single_flight: float | timedelta | None
+    """Seconds or `timedelta`: a miss claims its key for this long, and lookups
+    of that key, in any process, wait for the claimer's answer instead of
+    calling the model too (default: none)."""
 
 
 class LLMCacheIndex(CacheIndex):
@@ -62,20 +75,17 @@ class LLMCacheIndex(CacheIndex):
     Without `single_flight`, no claim is ever sent.
     """
 
-    def __init__(
-        self,
-        index_name: str,
-        *,
-        store_input_params: bool,
-        single_flight: float | timedelta | None,
-        **settings: Any,
-    ) -> None:
-        super().__init__(index_name, **settings)
+    OPTIONS = frozenset(LLMOptions.__annotations__)
+
+    def __init__(self, index_name: str, options: Mapping[str, Any]) -> None:
+        super().__init__(
+            index_name, store_input=options.get("store_input", True), options=options
+        )
         check_metadata_fields(self._metadata, self.MAPPING)
         self._store_input_params = validate_flag(
-            "store_input_params", store_input_params
+            "store_input_params", options.get("store_input_params", True)
         )
-        period = validate_single_flight(single_flight)
+        period = validate_single_flight(options.get("single_flight"))
         self._flights: Flights[Signal] | None = (
             None if period is None else Flights(period, Signal)
         )

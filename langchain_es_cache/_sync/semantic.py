@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
 from typing import Any
 
 from elasticsearch import NotFoundError
@@ -42,8 +41,7 @@ from langchain_es_cache._common.validation import (
     validate_embedding,
     validate_similarity_threshold,
 )
-from langchain_es_cache._sync.index import EntryOptions
-from langchain_es_cache._sync.llm import LLMCacheIndex
+from langchain_es_cache._sync.llm import LLMCacheIndex, LLMOptions
 from langchain_es_cache._twins import BaseCache
 from langchain_es_cache.types import NearestEntry
 
@@ -75,10 +73,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         *,
         similarity_threshold: float = DEFAULT_SIMILARITY_THRESHOLD,
         dimensions: int | None = None,
-        store_input: bool = True,
-        store_input_params: bool = True,
-        single_flight: float | timedelta | None = None,
-        **options: Unpack[EntryOptions],
+        **options: Unpack[LLMOptions],
     ) -> None:
         """Validate the settings; no request is sent until first use.
 
@@ -90,29 +85,16 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                 a prompt and a cached prompt for a hit (1: same direction).
             dimensions: Length of the embeddings; by default, taken from the
                 first one. Every embedding is checked against it.
-            store_input: Store the prompt in ``llm_input``.
-            store_input_params: Store the model's parameters in ``llm_params``.
-            single_flight: Seconds or `timedelta`: a miss claims its exact key
-                (prompt, `llm_string`, namespace) for this long, and lookups of
-                that key, in any process, wait for the claimer's answer
-                instead of calling the model too.
-            **options: The connection (`client`, or `es_url` / `es_cloud_id`
-                with credentials) and the options every class takes
-                (`metadata`, `on_error`, `clock`, `breaker`, `namespace`, `ttl`): see
-                `EntryOptions`.
+            **options: What to store, `single_flight` (on the exact key), the
+                connection and the options every class takes: see
+                `LLMOptions`.
         """
         if not isinstance(embedding, Embeddings):
             raise TypeError(
                 "embedding must be a langchain_core.embeddings.Embeddings, "
                 f"not {type(embedding).__name__}"
             )
-        super().__init__(
-            index_name,
-            store_input=store_input,
-            store_input_params=store_input_params,
-            single_flight=single_flight,
-            options=options,
-        )
+        super().__init__(index_name, options)
         self._embedding = embedding
         self._threshold = validate_similarity_threshold(similarity_threshold)
         self._dimensions = validate_dimensions(dimensions)
