@@ -16,7 +16,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta, timezone, tzinfo
-from typing import Any, NamedTuple, TextIO
+from typing import Any, NamedTuple, TextIO, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from elasticsearch import (
@@ -48,6 +48,8 @@ ENVIRONMENT = {
     "password": "ES_PASSWORD",
 }
 """Where each connection setting is read from when its flag is not given."""
+
+NumberT = TypeVar("NumberT", int, float)
 
 
 class Failure(Exception):
@@ -446,27 +448,26 @@ def metadata_object(text: str) -> dict[str, Any]:
 
 def positive_int(text: str) -> int:
     """argparse type: an int of at least 1."""
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(
-            f"must be a whole number of at least 1, not {text!r}"
-        )
-    return value
+    return _checked(text, int, lambda n: n >= 1, "a whole number of at least 1")
 
 
 def positive_seconds(text: str) -> float:
     """argparse type: a number of seconds above 0."""
+    return _checked(
+        text, float, lambda n: 0 < n < float("inf"), "a number of seconds above 0"
+    )
+
+
+def _checked(
+    text: str, parse: Callable[[str], NumberT], ok: Callable[[NumberT], bool], what: str
+) -> NumberT:
+    """`text` parsed, if `ok`; else argparse's error saying it `must be {what}`."""
     try:
-        value = float(text)
+        value = parse(text)
     except ValueError:
-        value = 0.0
-    if not 0 < value < float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"must be a number of seconds above 0, not {text!r}"
-        )
+        value = None
+    if value is None or not ok(value):
+        raise argparse.ArgumentTypeError(f"must be {what}, not {text!r}")
     return value
 
 

@@ -93,14 +93,3 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         document = self.build_document(prompt, llm_string, return_val)
         doc_id = llm_key(prompt, llm_string, self._namespace)
         await self._store_answer(doc_id, document, refresh=self._refresh)
-
-    async def aclear(self, **kwargs: Any) -> None:
-        """Delete the cache's entries (in its namespace), or those matching filters.
-
-        Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
-        `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted. With `single_flight`, also deletes the
-        namespace's claims.
-        """
-        if await self._clear(kwargs):
-            await self._clear_claims()

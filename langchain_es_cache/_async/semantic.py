@@ -263,15 +263,6 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         if await self._store_answer(doc_id, document):
             self._refreshes.wrote()
 
-    async def aclear(self, **kwargs: Any) -> None:
-        """Delete the cache's entries (in its namespace), or those matching filters.
-
-        Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
-        `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted. With `single_flight`, also deletes the
-        namespace's claims.
-        """
-        if await self._clear(kwargs):
-            # The deletes must be invisible to the next kNN search too.
-            self._refreshes.wrote()
-            await self._clear_claims()
+    def _deleted(self) -> None:
+        # The deletes must be invisible to the next kNN search too.
+        self._refreshes.wrote()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone, tzinfo
 from typing import Any, Literal
@@ -177,6 +177,10 @@ class Skip:
     detail: str
 
 
+Build = Callable[[dict[str, Any] | None, datetime], dict[str, Any]]
+"""Our document of a re-keyed entry, from its metadata and write time."""
+
+
 def convert(
     kind: Kind,
     hit: Mapping[str, Any],
@@ -192,19 +196,20 @@ def convert(
     found = document_kind(source)
     if found != kind:
         return Skip("other_kind", f"a document of kind {found!r}")
-    if kind == "llm":
-        return _convert_llm(hit, source, namespace=namespace, zone=zone, index=index)
-    return _convert_embedding(hit, source, zone=zone)
-
-
-def _metadata(source: Mapping[str, Any]) -> dict[str, Any] | Skip | None:
+    rekeyed = (
+        _rekey_llm(hit, source, namespace=namespace, index=index)
+        if kind == "llm"
+        else _rekey_embedding(hit, source)
+    )
+    if isinstance(rekeyed, Skip):
+        return rekeyed
+    doc_id, build = rekeyed
     try:
-        return validate_metadata(source.get("metadata"))
+        metadata = validate_metadata(source.get("metadata"))
     except ValueError as exc:
         return Skip("unreadable", str(exc))
-
-
-def _finish(document: dict[str, Any], written: datetime | None, doc_id: str) -> Entry:
+    written = read_time(source.get("timestamp"), zone)
+    document = build(metadata, written or utc_now())
     # The builders stamp the time they are given; a source without a usable
     # time stays without one (a lookup with a ttl then treats it as expired).
     if written is None:
@@ -212,14 +217,13 @@ def _finish(document: dict[str, Any], written: datetime | None, doc_id: str) -> 
     return Entry(doc_id, document, written)
 
 
-def _convert_llm(
+def _rekey_llm(
     hit: Mapping[str, Any],
     source: Mapping[str, Any],
     *,
     namespace: str | None,
-    zone: tzinfo | None,
     index: str,
-) -> Entry | Skip:
+) -> tuple[str, Build] | Skip:
     prompt, llm_string = source.get("llm_input"), source.get("llm_params")
     if not isinstance(prompt, str) or not isinstance(llm_string, str):
         missing = [
@@ -233,29 +237,29 @@ def _convert_llm(
     generations = parse_generations(source, index=index, key=str(hit["_id"]))
     if generations is None:
         return Skip("unreadable", "llm_output cannot be read as generations")
-    metadata = _metadata(source)
-    if isinstance(metadata, Skip):
-        return metadata
-    written = read_time(source.get("timestamp"), zone)
-    document = build_llm_document(
-        prompt,
-        llm_string,
-        generations,
-        store_input=True,
-        store_input_params=True,
-        metadata=metadata,
-        now=written or utc_now(),
-        namespace=namespace,
-    )
-    # The answer is kept as it was stored, not as this langchain-core would
-    # serialize it again.
-    document["llm_output"] = list(source["llm_output"])
-    return _finish(document, written, llm_key(prompt, llm_string, namespace))
+
+    def build(metadata: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        document = build_llm_document(
+            prompt,
+            llm_string,
+            generations,
+            store_input=True,
+            store_input_params=True,
+            metadata=metadata,
+            now=now,
+            namespace=namespace,
+        )
+        # The answer is kept as it was stored, not as this langchain-core
+        # would serialize it again.
+        document["llm_output"] = list(source["llm_output"])
+        return document
+
+    return llm_key(prompt, llm_string, namespace), build
 
 
-def _convert_embedding(
-    hit: Mapping[str, Any], source: Mapping[str, Any], *, zone: tzinfo | None
-) -> Entry | Skip:
+def _rekey_embedding(
+    hit: Mapping[str, Any], source: Mapping[str, Any]
+) -> tuple[str, Build] | Skip:
     key = source.get("text_input")
     if not isinstance(key, str):
         return Skip("no_input", "no text_input")
@@ -273,19 +277,18 @@ def _convert_embedding(
         value = decode_vector(raw)
     except ValueError as exc:
         return Skip("unreadable", f"vector_dump: {exc}")
-    metadata = _metadata(source)
-    if isinstance(metadata, Skip):
-        return metadata
-    written = read_time(source.get("timestamp"), zone)
-    document = build_embedding_document(
-        key,
-        value,
-        store_input=True,
-        metadata=metadata,
-        namespace=namespace,
-        now=written or utc_now(),
-    )
-    return _finish(document, written, embedding_key(key, namespace))
+
+    def build(metadata: dict[str, Any] | None, now: datetime) -> dict[str, Any]:
+        return build_embedding_document(
+            key,
+            value,
+            store_input=True,
+            metadata=metadata,
+            namespace=namespace,
+            now=now,
+        )
+
+    return embedding_key(key, namespace), build
 
 
 def newest_entries(entries: Iterable[Entry]) -> list[Entry]:

@@ -93,14 +93,3 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
         document = self.build_document(prompt, llm_string, return_val)
         doc_id = llm_key(prompt, llm_string, self._namespace)
         self._store_answer(doc_id, document, refresh=self._refresh)
-
-    def clear(self, **kwargs: Any) -> None:
-        """Delete the cache's entries (in its namespace), or those matching filters.
-
-        Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
-        `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
-        many entries were deleted. With `single_flight`, also deletes the
-        namespace's claims.
-        """
-        if self._clear(kwargs):
-            self._clear_claims()

@@ -362,6 +362,21 @@ class LLMCacheIndex(CacheIndex):
         self._outcomes.count("writes")
         return True
 
+    def clear(self, **kwargs: Any) -> None:
+        """Delete the cache's entries (in its namespace), or those matching filters.
+
+        Filters, combined with AND: ``llm_string=``, ``older_than=`` (seconds or
+        `timedelta`), ``metadata=`` (a dict of stored metadata values). Logs how
+        many entries were deleted. With `single_flight`, also deletes the
+        namespace's claims.
+        """
+        if self._clear(kwargs):
+            self._deleted()
+            self._clear_claims()
+
+    def _deleted(self) -> None:
+        """Hook run after `clear` deleted entries."""
+
     def _clear_claims(self) -> None:
         """Delete the namespace's claims (after `clear`): callers waiting in
         other processes then claim again."""
