@@ -14,7 +14,6 @@ from collections.abc import (
 )
 from contextlib import aclosing, contextmanager
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, ClassVar, cast
 
 from elasticsearch import (
@@ -1022,12 +1021,7 @@ class AsyncCacheIndex:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
 

@@ -15,7 +15,6 @@ from collections.abc import (
 )
 from contextlib import closing, contextmanager
 from datetime import timedelta
-from types import TracebackType
 from typing import Any, ClassVar, cast
 
 from elasticsearch import (
@@ -1013,12 +1012,7 @@ class CacheIndex:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
