@@ -849,11 +849,8 @@ class AsyncCacheIndex:
         Logs how many were deleted; tells whether the clear went through.
         """
         query = clear_query(filters, namespace=self._namespace, now=self._clock())
-        try:
-            with self._gate("clear"):
-                deleted = await self._delete_matching(query)
-        except ES_ERRORS as exc:
-            self._outcomes.failed("clear", exc)
+        deleted = await self._delete("clear", query)
+        if deleted is None:
             return False
         logger.info("cleared %d entries from %s", deleted, self._index_name)
         return True
@@ -863,11 +860,8 @@ class AsyncCacheIndex:
         if self._ttl is None:
             raise ValueError("purge_expired() needs a cache constructed with a ttl")
         query = purge_query(self._namespace, self._clock() - self._ttl)
-        try:
-            with self._gate("purge_expired"):
-                deleted = await self._delete_matching(query)
-        except ES_ERRORS as exc:
-            self._outcomes.failed("purge_expired", exc)
+        deleted = await self._delete("purge_expired", query)
+        if deleted is None:
             return 0
         logger.info("purged %d expired entries from %s", deleted, self._index_name)
         return deleted
@@ -930,6 +924,19 @@ class AsyncCacheIndex:
             if not is_multi_index_error(exc):
                 raise
         return True
+
+    async def _delete(self, operation: str, *queries: dict[str, Any]) -> int | None:
+        """Delete what `queries` match, through the breaker: how many, or `None`
+        when Elasticsearch failed (`on_error` has then dealt with it)."""
+        deleted = 0
+        try:
+            with self._gate(operation):
+                for query in queries:
+                    deleted += await self._delete_matching(query)
+        except ES_ERRORS as exc:
+            self._outcomes.failed(operation, exc)
+            return None
+        return deleted
 
     async def _delete_matching(self, query: dict[str, Any]) -> int:
         """Delete what `query` matches in every index behind the name; count it.

@@ -201,23 +201,15 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
                 entries.clear_query(chunk)
                 for chunk in chunked(ids, entries.CLEAR_TERMS)
             ]
-        deleted = 0
-        try:
-            with self._gate("clear"):
-                for query in queries:
-                    deleted += self._delete_matching(query)
-        except ES_ERRORS as exc:
-            self._outcomes.failed("clear", exc)
+        deleted = self._delete("clear", *queries)
+        if deleted is None:
             return
         entries.logger.info("cleared %d entries from %s", deleted, self._index_name)
 
     def purge_expired(self) -> int:
         """Delete the entries past their ttl; return how many."""
-        try:
-            with self._gate("purge_expired"):
-                deleted = self._delete_matching(entries.expired_query(self._clock()))
-        except ES_ERRORS as exc:
-            self._outcomes.failed("purge_expired", exc)
+        deleted = self._delete("purge_expired", entries.expired_query(self._clock()))
+        if deleted is None:
             return 0
         entries.logger.info(
             "purged %d expired entries from %s", deleted, self._index_name

@@ -382,12 +382,8 @@ class LLMCacheIndex(CacheIndex):
         other processes then claim again."""
         if self._flights is None:
             return
-        query = claims_query(self._namespace)
-        try:
-            with self._gate("clear"):
-                deleted = self._delete_matching(query)
-        except ES_ERRORS as exc:
-            self._outcomes.failed("clear", exc)
+        deleted = self._delete("clear", claims_query(self._namespace))
+        if deleted is None:
             return
         logger.debug("cleared %d claims from %s", deleted, self._index_name)
 
@@ -403,11 +399,7 @@ class LLMCacheIndex(CacheIndex):
         if self._ttl is not None:
             deleted = super().purge_expired()
         query = claims_query(self._namespace, expired_at=self._clock())
-        try:
-            with self._gate("purge_expired"):
-                claims = self._delete_matching(query)
-        except ES_ERRORS as exc:
-            self._outcomes.failed("purge_expired", exc)
-            return deleted
-        logger.debug("purged %d expired claims from %s", claims, self._index_name)
+        claims = self._delete("purge_expired", query)
+        if claims is not None:
+            logger.debug("purged %d expired claims from %s", claims, self._index_name)
         return deleted
