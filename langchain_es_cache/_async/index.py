@@ -507,11 +507,17 @@ class AsyncCacheIndex:
         self, ids: Sequence[str], fields: Sequence[str], *, get: bool = False
     ) -> dict[str, Mapping[str, Any]]:
         """`_realtime_read`, sent together with the reads of concurrent calls
-        (one ``mget``); a call of more than a request's worth goes alone. With
-        `get`, one id read alone is a ``get`` (`_get_alone`)."""
-        if len(ids) > MAX_DOCS_PER_REQUEST:
-            return await self._realtime_read(list(ids), list(fields))
-        return await self._reads.call((tuple(ids), tuple(fields), get))
+        (one ``mget``); a call of more than a request's worth goes alone, a
+        request's worth at a time. With `get`, one id read alone is a ``get``
+        (`_get_alone`)."""
+        if not ids:
+            return {}
+        if len(ids) <= MAX_DOCS_PER_REQUEST:
+            return await self._reads.call((tuple(ids), tuple(fields), get))
+        found: dict[str, Mapping[str, Any]] = {}
+        for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
+            found.update(await self._realtime_read(chunk, list(fields)))
+        return found
 
     async def _send_reads(
         self, calls: list[Read]

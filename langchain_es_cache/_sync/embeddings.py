@@ -15,7 +15,6 @@ from typing_extensions import Unpack
 from langchain_es_cache._common.batching import (
     MAX_BYTES_PER_REQUEST,
     MAX_DOCS_PER_REQUEST,
-    chunked,
 )
 from langchain_es_cache._common.documents import (
     build_embedding_document,
@@ -114,22 +113,22 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
         """Return the value of each key (any iterable), in order; `None` for a
         missing key."""
         ids = [self._id(key) for key in validate_store_keys(keys)]
-        found: dict[str, bytes] = {}
         now = self._clock()
         try:
             with self._gate("mget", timed=len(ids) == 1):
-                for chunk in chunked(dict.fromkeys(ids), MAX_DOCS_PER_REQUEST):
-                    for doc_id, source in (
-                        self._lookup(chunk, EMBEDDING_LOOKUP_FIELDS)
-                    ).items():
-                        if is_expired(source, self._ttl, now):
-                            continue
-                        value = parse_vector(source, index=self._index_name)
-                        if value is not None:
-                            found[doc_id] = value
+                sources = self._lookup(
+                    list(dict.fromkeys(ids)), EMBEDDING_LOOKUP_FIELDS
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("mget", exc)
             return [None] * len(ids)
+        found: dict[str, bytes] = {}
+        for doc_id, source in sources.items():
+            if is_expired(source, self._ttl, now):
+                continue
+            value = parse_vector(source, index=self._index_name)
+            if value is not None:
+                found[doc_id] = value
         values = [found.get(doc_id) for doc_id in ids]
         hits = sum(value is not None for value in values)
         self._outcomes.count("hits", hits)

@@ -12,7 +12,6 @@ from typing_extensions import Unpack
 
 from langchain_es_cache._common import graph as entries
 from langchain_es_cache._common.batching import (
-    MAX_DOCS_PER_REQUEST,
     chunked,
 )
 from langchain_es_cache._common.failures import ES_ERRORS
@@ -92,11 +91,9 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
             entries.entry_id(*entries.validate_full_key(full_key)): full_key
             for full_key in keys
         }
-        sources: dict[str, Mapping[str, Any]] = {}
         try:
             with self._gate("get", timed=len(ids) == 1):
-                for chunk in chunked(ids, MAX_DOCS_PER_REQUEST):
-                    sources.update(self._lookup(chunk, entries.GRAPH_LOOKUP_FIELDS))
+                sources = self._lookup(list(ids), entries.GRAPH_LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("get", exc)
             return {}
