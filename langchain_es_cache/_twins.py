@@ -16,8 +16,10 @@ import weakref
 from abc import ABC, abstractmethod
 from collections.abc import (
     AsyncGenerator,
+    AsyncIterable,
     Awaitable,
     Callable,
+    Iterable,
     Iterator,
     Mapping,
     Sequence,
@@ -37,6 +39,8 @@ if TYPE_CHECKING:
     from langgraph.cache.base import FullKey, Namespace
 
 __all__ = [
+    "Actions",
+    "AsyncActions",
     "AsyncBaseCache",
     "AsyncByteStore",
     "AsyncCaller",
@@ -58,6 +62,11 @@ __all__ = [
 ]
 
 logger = logging.getLogger("langchain_es_cache")
+
+AsyncActions = Iterable[dict[str, Any]] | AsyncIterable[dict[str, Any]]
+"""Bulk actions, as elasticsearch-py's async bulk helpers take them."""
+Actions = Iterable[dict[str, Any]]
+"""Bulk actions, as its sync bulk helpers take them (the sync `AsyncActions`)."""
 
 CLOSE_TIMEOUT = 30.0
 """Seconds `AsyncClients.aclose` waits for another thread's loop to close its client."""

@@ -7,12 +7,10 @@ from contextlib import aclosing
 from datetime import datetime
 from typing import Any
 
-from elasticsearch.helpers import async_streaming_bulk
 from typing_extensions import Unpack
 
 from langchain_es_cache._async.index import AsyncCacheIndex, AsyncEntryOptions
 from langchain_es_cache._common.batching import (
-    MAX_BYTES_PER_REQUEST,
     MAX_DOCS_PER_REQUEST,
 )
 from langchain_es_cache._common.documents import (
@@ -29,7 +27,7 @@ from langchain_es_cache._common.mappings import (
     EMBEDDINGS_CACHE_MAPPING,
 )
 from langchain_es_cache._common.queries import stored_keys_query
-from langchain_es_cache._common.responses import bulk_failure, stored_key
+from langchain_es_cache._common.responses import stored_key
 from langchain_es_cache._common.validation import (
     check_metadata_fields,
     require_str,
@@ -209,41 +207,13 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
                     for doc_id in names
                     for index in indices
                 )
-                failures = self._failures(await self._bulk(actions), names)
+                _, failures = await self._bulk_delete(actions)
             if failures:
-                raise StoreWriteError("mdelete", failures)
+                raise StoreWriteError(
+                    "mdelete", [(names.get(i, i), why) for i, why in failures]
+                )
         except ES_ERRORS as exc:
             self._outcomes.failed("mdelete", exc)
-
-    async def _bulk(
-        self, actions: Iterable[dict[str, Any]], **kwargs: Any
-    ) -> list[dict[str, Any]]:
-        """Send `actions` in bounded requests; return the items that failed."""
-        failed = []
-        async for _, item in async_streaming_bulk(
-            self._batch_client,
-            actions,
-            chunk_size=MAX_DOCS_PER_REQUEST,
-            max_chunk_bytes=MAX_BYTES_PER_REQUEST,
-            raise_on_error=False,
-            **kwargs,
-        ):
-            if bulk_failure(item) is not None:
-                failed.append(item)
-        return failed
-
-    @staticmethod
-    def _failures(
-        items: Iterable[dict[str, Any]], keys: dict[str, str]
-    ) -> list[tuple[str, str]]:
-        """``(key, reason)`` of each failed bulk item."""
-        failures = []
-        for item in items:
-            failure = bulk_failure(item)
-            if failure is not None:
-                doc_id, reason = failure
-                failures.append((keys.get(doc_id, doc_id), reason))
-        return failures
 
     async def ayield_keys(self, *, prefix: str | None = None) -> AsyncIterator[str]:
         """Stream every stored key of the namespace that starts with `prefix`.

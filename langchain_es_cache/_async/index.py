@@ -77,6 +77,7 @@ from langchain_es_cache._common.validation import (
     validate_ttl,
 )
 from langchain_es_cache._twins import (
+    AsyncActions,
     AsyncClients,
     AsyncCoalescer,
     AsyncIndexLock,
@@ -956,18 +957,9 @@ class AsyncCacheIndex:
         deleted = 0
         failures: list[tuple[str, str]] = []
         try:
-            async for ok, item in async_streaming_bulk(
-                self._batch_client,
-                self._delete_actions(query),
-                raise_on_error=False,
-                refresh=self._refresh,
-            ):
-                # A document deleted by a racing writer (404) is not a failure.
-                failure = bulk_failure(item)
-                if ok:
-                    deleted += 1
-                elif failure is not None:
-                    failures.append(failure)
+            deleted, failures = await self._bulk_delete(
+                self._delete_actions(query), refresh=self._refresh
+            )
         except NotFoundError as exc:
             # The index went away (or never was): nothing left to delete.
             if not is_error_type(exc, "index_not_found_exception"):
@@ -978,6 +970,32 @@ class AsyncCacheIndex:
                 + failed_deletes(failures)
             )
         return deleted
+
+    async def _bulk_delete(
+        self,
+        actions: AsyncActions,
+        *,
+        refresh: Refresh = False,
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Send delete `actions` in bounded requests: how many were deleted, and
+        ``(id, reason)`` of each that failed."""
+        deleted = 0
+        failures: list[tuple[str, str]] = []
+        async for ok, item in async_streaming_bulk(
+            self._batch_client,
+            actions,
+            chunk_size=MAX_DOCS_PER_REQUEST,
+            max_chunk_bytes=MAX_BYTES_PER_REQUEST,
+            raise_on_error=False,
+            refresh=refresh,
+        ):
+            # A document already gone (404: a racing delete) is not a failure.
+            failure = bulk_failure(item)
+            if ok:
+                deleted += 1
+            elif failure is not None:
+                failures.append(failure)
+        return deleted, failures
 
     async def _refresh_index(self) -> bool:
         """Make recent writes visible to a search; `False` if there is no index.

@@ -78,6 +78,7 @@ from langchain_es_cache._common.validation import (
     validate_ttl,
 )
 from langchain_es_cache._twins import (
+    Actions,
     Clients,
     Coalescer,
     IndexLock,
@@ -949,18 +950,9 @@ class CacheIndex:
         deleted = 0
         failures: list[tuple[str, str]] = []
         try:
-            for ok, item in streaming_bulk(
-                self._batch_client,
-                self._delete_actions(query),
-                raise_on_error=False,
-                refresh=self._refresh,
-            ):
-                # A document deleted by a racing writer (404) is not a failure.
-                failure = bulk_failure(item)
-                if ok:
-                    deleted += 1
-                elif failure is not None:
-                    failures.append(failure)
+            deleted, failures = self._bulk_delete(
+                self._delete_actions(query), refresh=self._refresh
+            )
         except NotFoundError as exc:
             # The index went away (or never was): nothing left to delete.
             if not is_error_type(exc, "index_not_found_exception"):
@@ -971,6 +963,32 @@ class CacheIndex:
                 + failed_deletes(failures)
             )
         return deleted
+
+    def _bulk_delete(
+        self,
+        actions: Actions,
+        *,
+        refresh: Refresh = False,
+    ) -> tuple[int, list[tuple[str, str]]]:
+        """Send delete `actions` in bounded requests: how many were deleted, and
+        ``(id, reason)`` of each that failed."""
+        deleted = 0
+        failures: list[tuple[str, str]] = []
+        for ok, item in streaming_bulk(
+            self._batch_client,
+            actions,
+            chunk_size=MAX_DOCS_PER_REQUEST,
+            max_chunk_bytes=MAX_BYTES_PER_REQUEST,
+            raise_on_error=False,
+            refresh=refresh,
+        ):
+            # A document already gone (404: a racing delete) is not a failure.
+            failure = bulk_failure(item)
+            if ok:
+                deleted += 1
+            elif failure is not None:
+                failures.append(failure)
+        return deleted, failures
 
     def _refresh_index(self) -> bool:
         """Make recent writes visible to a search; `False` if there is no index.
