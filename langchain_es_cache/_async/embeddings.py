@@ -29,7 +29,6 @@ from langchain_es_cache._common.mappings import (
 from langchain_es_cache._common.queries import stored_keys_query
 from langchain_es_cache._common.responses import stored_key
 from langchain_es_cache._common.validation import (
-    check_metadata_fields,
     require_str,
     validate_maximum_duplicates,
     validate_store_keys,
@@ -76,7 +75,6 @@ class AsyncElasticsearchEmbeddingsCache(AsyncCacheIndex, AsyncByteStore):
             store_input=store_input,
             options=options,
         )
-        check_metadata_fields(self._metadata, self.MAPPING)
         self._maximum_duplicates_allowed = validate_maximum_duplicates(
             maximum_duplicates_allowed
         )

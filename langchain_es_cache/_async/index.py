@@ -68,6 +68,7 @@ from langchain_es_cache._common.responses import (
 )
 from langchain_es_cache._common.state import Outcomes
 from langchain_es_cache._common.validation import (
+    check_metadata_fields,
     validate_clock,
     validate_flag,
     validate_index_name,
@@ -194,6 +195,7 @@ class AsyncCacheIndex:
         self._index_name = validate_index_name(index_name)
         self._store_input = validate_flag("store_input", store_input)
         self._metadata = validate_metadata(metadata)
+        check_metadata_fields(self._metadata, self.MAPPING)
         self._namespace = validate_namespace(namespace)
         self._ttl = validate_ttl(ttl)
         self._clock = validate_clock(clock)

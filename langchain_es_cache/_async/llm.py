@@ -46,7 +46,7 @@ from langchain_es_cache._common.single_flight import (
     written_claim,
 )
 from langchain_es_cache._common.usage import tokens_of
-from langchain_es_cache._common.validation import check_metadata_fields, validate_flag
+from langchain_es_cache._common.validation import validate_flag
 from langchain_es_cache._twins import AsyncCaller, AsyncSignal
 from langchain_es_cache.types import Refresh
 
@@ -79,7 +79,6 @@ class AsyncLLMCacheIndex(AsyncCacheIndex):
         super().__init__(
             index_name, store_input=options.get("store_input", True), options=options
         )
-        check_metadata_fields(self._metadata, self.MAPPING)
         self._store_input_params = validate_flag(
             "store_input_params", options.get("store_input_params", True)
         )

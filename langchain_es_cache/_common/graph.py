@@ -15,6 +15,7 @@ from typing import Any
 
 from langchain_es_cache._common.documents import format_time, storable_text
 from langchain_es_cache._common.keys import cache_key
+from langchain_es_cache._common.mappings import METADATA_RULES
 from langchain_es_cache.errors import CacheError
 
 logger = logging.getLogger("langchain_es_cache")
@@ -22,6 +23,7 @@ logger = logging.getLogger("langchain_es_cache")
 INSTALL_HINT = "pip install 'langchain-es-cache[langgraph]'"
 
 GRAPH_CACHE_MAPPING: dict[str, Any] = {
+    **METADATA_RULES,
     "properties": {
         "value_type": {"type": "keyword", "index": False, "doc_values": False},
         "value_dump": {"type": "binary"},
@@ -31,7 +33,7 @@ GRAPH_CACHE_MAPPING: dict[str, Any] = {
         "timestamp": {"type": "date"},
         "expires_at": {"type": "date"},
         "metadata": {"type": "object"},
-    }
+    },
 }
 """The serialized value and its serializer's type tag; the namespace and key as
 given (for people reading the index); ``graph_namespace_id``, the exact

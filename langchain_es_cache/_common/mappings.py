@@ -14,11 +14,17 @@ METADATA_STRINGS_AS_KEYWORDS = {
 """Strings in `metadata` are exact values, so that ``clear(metadata=...)`` can match."""
 
 
-LLM_CACHE_MAPPING: dict[str, Any] = {
+METADATA_RULES: dict[str, Any] = {
     # A string is never guessed to be a date: a date-like first value would make
     # its field a date, refusing every later string of the field.
     "date_detection": False,
     "dynamic_templates": [METADATA_STRINGS_AS_KEYWORDS],
+}
+"""How a cache index maps the fields of `metadata` it has not seen before."""
+
+
+LLM_CACHE_MAPPING: dict[str, Any] = {
+    **METADATA_RULES,
     "properties": {
         "llm_output": {"type": "text", "index": False},
         "llm_params": {"type": "text", "index": False},

@@ -226,6 +226,40 @@ async def test_clear_leaves_other_caches_in_the_index(
     assert [hit["_id"] for hit in documents(admin, index_name)] == ["someone-else"]
 
 
+async def test_caches_with_other_metadata_share_an_index(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """A date-like metadata string maps no date field that would refuse the next
+    cache's string, and metadata strings are exact values, as in the LLM cache."""
+    dated = AsyncElasticsearchGraphCache(
+        index_name, client=async_client, metadata={"day": "2026-11-26"}
+    )
+    await dated.aset({(("n",), "a"): (1, None)})
+    named = AsyncElasticsearchGraphCache(
+        index_name, client=async_client, metadata={"day": "thursday"}
+    )
+    await named.aset({(("n",), "b"): (2, None)})
+    assert await named.aget([(("n",), "a"), (("n",), "b")]) == {
+        (("n",), "a"): 1,
+        (("n",), "b"): 2,
+    }
+    mapping = admin.indices.get_mapping(index=index_name)[index_name]["mappings"]
+    assert mapping["properties"]["metadata"]["properties"]["day"] == {
+        "type": "keyword"
+    }
+
+
+async def test_metadata_beyond_the_field_limit_is_refused_at_construction(
+    async_client: AsyncElasticsearch,
+) -> None:
+    with pytest.raises(ValueError, match="fields"):
+        AsyncElasticsearchGraphCache(
+            "never-created",
+            client=async_client,
+            metadata={f"f{i}": i for i in range(1000)},
+        )
+
+
 async def test_graph_clear_cache_of_one_node(
     async_graph_cache: AsyncElasticsearchGraphCache,
 ) -> None:

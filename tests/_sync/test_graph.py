@@ -226,6 +226,38 @@ def test_clear_leaves_other_caches_in_the_index(
     assert [hit["_id"] for hit in documents(admin, index_name)] == ["someone-else"]
 
 
+def test_caches_with_other_metadata_share_an_index(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """A date-like metadata string maps no date field that would refuse the next
+    cache's string, and metadata strings are exact values, as in the LLM cache."""
+    dated = ElasticsearchGraphCache(
+        index_name, client=client, metadata={"day": "2026-11-26"}
+    )
+    dated.set({(("n",), "a"): (1, None)})
+    named = ElasticsearchGraphCache(
+        index_name, client=client, metadata={"day": "thursday"}
+    )
+    named.set({(("n",), "b"): (2, None)})
+    assert named.get([(("n",), "a"), (("n",), "b")]) == {
+        (("n",), "a"): 1,
+        (("n",), "b"): 2,
+    }
+    mapping = admin.indices.get_mapping(index=index_name)[index_name]["mappings"]
+    assert mapping["properties"]["metadata"]["properties"]["day"] == {"type": "keyword"}
+
+
+def test_metadata_beyond_the_field_limit_is_refused_at_construction(
+    client: Elasticsearch,
+) -> None:
+    with pytest.raises(ValueError, match="fields"):
+        ElasticsearchGraphCache(
+            "never-created",
+            client=client,
+            metadata={f"f{i}": i for i in range(1000)},
+        )
+
+
 def test_graph_clear_cache_of_one_node(
     graph_cache: ElasticsearchGraphCache,
 ) -> None:
