@@ -54,16 +54,7 @@ class NearestEntry:
 
 @dataclass
 class MigrationReport:
-    """What a migration did (or, with ``dry_run``, would do), entry by entry.
-
-    ``created``, ``updated`` and ``unchanged`` (DEST already had the entry, as
-    new or newer) count re-keyed entries; ``no_input`` (stored without its
-    key's input), ``mismatched`` (stored input does not give back the id),
-    ``unreadable`` and ``other_kind`` count source documents not copied;
-    ``failed`` counts writes Elasticsearch refused; ``without_timestamp``
-    counts entries copied without a time. ``examples`` holds a few source ids
-    (DEST ids for ``failed``) with the reason, per count.
-    """
+    """What a migration did (or, with ``dry_run``, would do), entry by entry."""
 
     EXAMPLES_KEPT: ClassVar[int] = 5
 
@@ -72,16 +63,29 @@ class MigrationReport:
     kind: Literal["llm", "embeddings"] | None
     dry_run: bool
     scanned: int = 0
+    """Source documents read."""
     created: int = 0
+    """Re-keyed entries new to DEST."""
     updated: int = 0
+    """Re-keyed entries that replaced an older copy in DEST."""
     unchanged: int = 0
+    """Re-keyed entries not written: DEST, or a newer copy in SOURCE, had them
+    as new or newer."""
     no_input: int = 0
+    """Source documents stored without their key's input: never guessed."""
     mismatched: int = 0
+    """Source documents whose stored input does not give back their id."""
     unreadable: int = 0
+    """Source documents whose answer, vector or metadata cannot be read."""
     other_kind: int = 0
+    """Source documents of the other cache's kind."""
     failed: int = 0
+    """Writes Elasticsearch refused."""
     without_timestamp: int = 0
+    """Entries copied without a time (a lookup with a ttl treats them as
+    expired)."""
     examples: dict[str, list[str]] = field(default_factory=dict)
+    """A few source ids (DEST ids for ``failed``) with the reason, per count."""
 
     @property
     def skipped(self) -> int:

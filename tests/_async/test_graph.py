@@ -244,9 +244,7 @@ async def test_caches_with_other_metadata_share_an_index(
         (("n",), "b"): 2,
     }
     mapping = admin.indices.get_mapping(index=index_name)[index_name]["mappings"]
-    assert mapping["properties"]["metadata"]["properties"]["day"] == {
-        "type": "keyword"
-    }
+    assert mapping["properties"]["metadata"]["properties"]["day"] == {"type": "keyword"}
 
 
 async def test_metadata_beyond_the_field_limit_is_refused_at_construction(
