@@ -23,9 +23,13 @@ class CacheStats:
     """Counts since the cache was constructed."""
 
     hits: int = 0
+    """Lookups answered from the cache (each key of a batch counts)."""
     misses: int = 0
+    """Lookups the cache could not answer."""
     writes: int = 0
+    """Entries stored."""
     errors: int = 0
+    """Operations Elasticsearch failed, raised or (``on_error="warn"``) logged."""
     coalesced: int = 0
     """Hits answered by waiting for another caller's answer (`single_flight`)."""
     tokens_saved: int = 0
