@@ -334,7 +334,8 @@ def check_index(client: Elasticsearch, index: str) -> inspection.CheckReport:
     add which realm authenticated the user and what the index is.
 
     Never raises for a failed check: each one is a line of the report.
-    `CacheError` when the cluster answers the check with an unexpected error.
+    Raises `CacheError` when the cluster answers the check with an unexpected
+    error.
     """
     client = _client(client)
     index = validate_index_name(index)
