@@ -14,15 +14,15 @@ from datetime import datetime, tzinfo
 from typing import Any, cast
 
 from elasticsearch import (
-    ApiError,
     AuthenticationException,
     AuthorizationException,
     Elasticsearch,
     NotFoundError,
+    TransportError,
 )
-from elasticsearch import ConnectionError as ESConnectionError
 from elasticsearch.helpers import scan, streaming_bulk
 
+from langchain_es_cache._common import breaker as _breaker
 from langchain_es_cache._common import inspection, migration
 from langchain_es_cache._common.batching import (
     MAX_BYTES_PER_REQUEST,
@@ -30,7 +30,7 @@ from langchain_es_cache._common.batching import (
     chunked,
 )
 from langchain_es_cache._common.connection import USER_AGENT
-from langchain_es_cache._common.failures import api_error, wrong_client_error
+from langchain_es_cache._common.failures import wrong_client_error
 from langchain_es_cache._common.migration import Kind
 from langchain_es_cache._common.queries import clear_query, namespace_filter
 from langchain_es_cache._common.responses import bulk_failure
@@ -43,7 +43,7 @@ from langchain_es_cache._common.validation import (
 from langchain_es_cache._sync.cache import ElasticsearchCache
 from langchain_es_cache._sync.embeddings import ElasticsearchEmbeddingsCache
 from langchain_es_cache._sync.index import CacheIndex
-from langchain_es_cache.errors import MigrationError
+from langchain_es_cache.errors import CacheError, MigrationError
 from langchain_es_cache.types import MigrationReport
 
 Progress = Callable[[int, int], None]
@@ -330,56 +330,62 @@ def index_stats(
 
 
 def check_index(client: Elasticsearch, index: str) -> inspection.CheckReport:
-    """Check that the cluster answers, the credentials work and they may use `index`.
+    """Run the cache classes' ``check()`` on `index`, one line per finding, and
+    add which realm authenticated the user and what the index is.
 
     Never raises for a failed check: each one is a line of the report.
+    Raises `CacheError` when the cluster answers the check with an unexpected
+    error.
     """
     client = _client(client)
     index = validate_index_name(index)
     report = inspection.CheckReport(index)
-    security = True
+    exists: bool | None
     try:
-        user = client.security.authenticate()
-    except ESConnectionError as exc:
-        report.add("connection", False, f"no answer: {_first_line(exc)}")
+        found = ElasticsearchCache(index, client=client).check()
+        user, privileges, exists = found.user, found.privileges, found.index_exists
+    except _breaker.PrivilegeError as exc:
+        user, privileges, exists = exc.user, exc.privileges, exc.index_exists
+    except CacheError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, AuthenticationException):
+            report.add("connection", True, "the cluster answered")
+            report.add("credentials", False, "refused (401): check the user or API key")
+        elif isinstance(cause, TransportError):
+            report.add("connection", False, f"no answer: {_breaker.describe(cause)}")
+        else:
+            raise
         return report
-    except AuthenticationException:
-        report.add("connection", True, "the cluster answered")
-        report.add("credentials", False, "refused (401): check the user or API key")
-        return report
-    except ApiError as exc:
-        # A cluster without security has no users; it answers all the same.
-        report.add("connection", True, "the cluster answered")
-        report.add("credentials", True, f"not checked: {_reason(exc)}")
-        security = False
+    report.add("connection", True, "the cluster answered")
+    if user is None:
+        report.add("credentials", True, "not checked: the cluster has no security")
     else:
-        report.add("connection", True, "the cluster answered")
-        realm = user.get("authentication_realm", {}).get("name", "?")
-        report.add("credentials", True, f"user {user.get('username')!r} ({realm})")
-    exists = _check_index_state(client, index, report)
-    if security:
-        answer = client.security.has_privileges(
-            index=[{"names": [index], "privileges": list(inspection.PRIVILEGES)}]
-        )
-        granted = answer.get("index", {}).get(index, {})
-        report.checks.extend(
-            inspection.privilege_checks(granted, index_exists=exists is not False)
-        )
+        realm = client.security.authenticate().get("authentication_realm", {})
+        report.add("credentials", True, f"user {user!r} ({realm.get('name', '?')})")
+    _check_index_kind(client, index, exists, report)
+    report.checks.extend(inspection.privilege_checks(privileges, index_exists=exists))
     return report
 
 
-def _check_index_state(
-    client: Elasticsearch, index: str, report: inspection.CheckReport
-) -> bool | None:
-    """Add the index line; tell whether it exists (`None`: may not look)."""
+def _check_index_kind(
+    client: Elasticsearch,
+    index: str,
+    exists: bool | None,
+    report: inspection.CheckReport,
+) -> None:
+    """Add the index line: what the index is, as far as `client` may see."""
+    missing = "does not exist yet: the first write creates it"
+    if exists is False:
+        report.add("index", True, missing)
+        return
     try:
         mappings = client.indices.get_mapping(index=index)
     except NotFoundError:
-        report.add("index", True, "does not exist yet: the first write creates it")
-        return False
+        report.add("index", True, missing)
+        return
     except AuthorizationException:
         report.add("index", True, "not visible (no view_index_metadata privilege)")
-        return None
+        return
     behind = sorted(mappings)
     what = "an index" if behind == [index] else f"an alias of {', '.join(behind)}"
     kind = inspection.index_kind(inspection.merged_properties(mappings.body))
@@ -392,16 +398,6 @@ def _check_index_state(
         )
     else:
         report.add("index", True, f"{what}, {kind}")
-    return True
-
-
-def _reason(exc: ApiError) -> str:
-    error = api_error(exc)
-    return str(error.get("reason") if error else exc)
-
-
-def _first_line(exc: Exception) -> str:
-    return (str(exc).splitlines() or [type(exc).__name__])[0]
 
 
 # --- clear and purge ---

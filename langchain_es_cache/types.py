@@ -170,7 +170,8 @@ class CheckReport:
             owner); `None` on a cluster without security.
         index_exists: Whether the index (or alias) exists already.
         privileges: Each privilege ``check()`` asks about (``read``, ``write``,
-            ``create_index``, ``manage``) on the index, held or not.
+            ``create_index``, ``manage``, ``maintenance``,
+            ``view_index_metadata``) on the index, held or not.
     """
 
     index: str

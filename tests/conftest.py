@@ -68,6 +68,17 @@ def admin(es_conn: es_server.Connection) -> Iterator[Elasticsearch]:
 
 
 @pytest.fixture
+def root(es_conn: es_server.Connection) -> Iterator[Elasticsearch]:
+    """The superuser by basic auth: keys with limits must be created so."""
+    if es_conn.user is None or es_conn.password is None:
+        pytest.skip("creating limited API keys needs ES_USER/ES_PASSWORD")
+    with Elasticsearch(
+        es_conn.url, basic_auth=(es_conn.user, es_conn.password)
+    ) as client:
+        yield client
+
+
+@pytest.fixture
 def index_name(admin: Elasticsearch) -> Iterator[str]:
     """A fresh index name; every index and alias starting with it is removed after."""
     name = f"test-{uuid.uuid4().hex[:12]}"

@@ -368,17 +368,42 @@ def test_security_off_is_told_apart_from_refusals() -> None:
 
 
 def test_check_verdicts() -> None:
-    all_of = dict.fromkeys(_breaker.CHECKED_PRIVILEGES, True)
+    all_of = dict.fromkeys((p.name for p in _breaker.PRIVILEGES), True)
+    assert (None, all_of) == _breaker.NO_SECURITY
     report = _breaker.check_report("idx", "u", all_of, index_exists=False)
     assert report.can_create and not report.index_exists
     writer = {**all_of, "create_index": False, "manage": False}
     assert not _breaker.check_report("idx", "u", writer, index_exists=True).can_create
-    with pytest.raises(CacheError, match="'idx' does not exist and user 'u' may not"):
+    with pytest.raises(
+        _breaker.PrivilegeError, match="'idx' does not exist and user 'u' may not"
+    ) as info:
         _breaker.check_report("idx", "u", writer, index_exists=False)
-    with pytest.raises(CacheError, match=r"lacks the 'write' privilege .* updates"):
-        _breaker.missing_privileges("idx", "u", {**all_of, "write": False})
-    with pytest.raises(CacheError, match="lacks the 'read' and 'write' privilege"):
-        _breaker.missing_privileges("idx", "u", {})
+    assert (info.value.user, info.value.index_exists) == ("u", False)
+    assert info.value.privileges == writer
+    with pytest.raises(
+        CacheError,
+        match=r"lacks the 'write' privilege on index 'idx' \(needed by updates and",
+    ):
+        _breaker.check_report("idx", "u", {**all_of, "write": False}, index_exists=True)
+    # Without read, existence is not known: the verdict needs neither.
+    with pytest.raises(
+        _breaker.PrivilegeError,
+        match=r"lacks the 'read' and 'write' privilege .*lookups, updates",
+    ) as info:
+        _breaker.check_report("idx", "u", {}, index_exists=None)
+    assert info.value.index_exists is None
+
+
+def test_privileges_read_from_a_has_privileges_answer() -> None:
+    answer = {
+        "username": "u",
+        "index": {"idx": {"read": True, "write": False, "unasked": True}},
+    }
+    user, held = _breaker.privileges_of(answer, "idx")
+    assert user == "u"
+    assert held == {p.name: p.name == "read" for p in _breaker.PRIVILEGES}
+    (body,) = _breaker.has_privileges_body("idx")
+    assert body == {"names": ["idx"], "privileges": list(held)}
 
 
 def test_latency_sets_the_timeout_from_the_slowest_recent_answer() -> None:

@@ -23,6 +23,7 @@ from langchain_es_cache import (
 )
 from langchain_es_cache._common.keys import llm_string_hash
 from langchain_es_cache._common.single_flight import ENTRIES_ONLY
+from langchain_es_cache.errors import CacheError
 from tests import cli_run
 from tests.cli_run import environment, failure, ok_json, run
 from tests.clock import FakeClock
@@ -252,28 +253,68 @@ def test_check_refuses_a_langchain_elasticsearch_index(
     assert "FAIL" in result.stdout
 
 
-def test_check_names_a_missing_privilege(
-    es_conn: es_server.Connection, filled: str
+@pytest.mark.parametrize(
+    ("granted", "index_exists", "failing"),
+    [
+        (["read", "write"], True, set()),
+        (["read", "view_index_metadata"], True, {"write"}),
+        (["write"], True, {"read"}),
+        (["read", "write"], False, {"create_index"}),
+    ],
+)
+def test_check_fails_where_the_classes_check_does(
+    es_conn: es_server.Connection,
+    root: Elasticsearch,
+    filled: str,
+    granted: list[str],
+    index_exists: bool,
+    failing: set[str],
 ) -> None:
-    if es_conn.user is None or es_conn.password is None:
-        pytest.skip("creating a limited API key needs ES_USER/ES_PASSWORD")
-    role = {"names": [filled], "privileges": ["read", "view_index_metadata"]}
-    with Elasticsearch(
-        es_conn.url, basic_auth=(es_conn.user, es_conn.password)
-    ) as root:
-        key = root.security.create_api_key(
-            name=f"reader-{filled}", role_descriptors={"r": {"indices": [role]}}
-        )
+    """A key limited to `granted` on the index: the command line fails on the
+    privileges the classes' check() names, and passes where check() passes."""
+    index = filled if index_exists else f"{filled}-new"
+    role = {"names": [f"{filled}*"], "privileges": granted}
+    key = root.security.create_api_key(
+        name=f"check-{filled}", role_descriptors={"r": {"indices": [role]}}
+    )
+    try:
+        env = environment(None, ES_URL=es_conn.url, ES_API_KEY=key["encoded"])
+        result = run("check", index, "--json", env=env)
+        cache = ElasticsearchCache(index, es_url=es_conn.url, es_api_key=key["encoded"])
         try:
-            env = environment(None, ES_URL=es_conn.url, ES_API_KEY=key["encoded"])
-            result = run("check", filled, "--json", env=env)
-            assert result.returncode == 1
-            found = checks(result)
-            assert found["credentials"] and found["privilege read"]
-            assert not found["privilege write"]
-            assert "privilege write" in failure(result)
+            if failing:
+                with pytest.raises(CacheError, match="the cache cannot work") as info:
+                    cache.check()
+                for name in ("read", "write", "create_index"):
+                    assert (f"'{name}'" in str(info.value)) is (name in failing)
+            else:
+                report = cache.check()
+                held = {name for name, has in report.privileges.items() if has}
+                assert held == set(granted)
         finally:
-            root.security.invalidate_api_key(ids=[key["id"]])
+            cache.close()
+    finally:
+        root.security.invalidate_api_key(ids=[key["id"]])
+    lines = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert lines["connection"]["ok"] and lines["credentials"]["ok"]
+    assert {name for name, c in lines.items() if not c["ok"]} == {
+        f"privilege {name}" for name in failing
+    }
+    for name, line in lines.items():
+        if name.startswith("privilege "):
+            has = name.removeprefix("privilege ") in granted
+            assert line["detail"].startswith("missing") is not has, line
+    if failing:
+        (name,) = failing
+        assert f"privilege {name}" in failure(result)
+    else:
+        assert result.returncode == 0, result.stderr
+    if "view_index_metadata" in granted:
+        assert lines["index"]["detail"] == "an index, LLM cache"
+    elif index_exists:
+        assert lines["index"]["detail"].startswith("not visible")
+    else:
+        assert lines["index"]["detail"].startswith("does not exist yet")
 
 
 def test_check_with_bad_credentials_or_no_cluster(

@@ -7,6 +7,7 @@ them (the integration tests use documents it really wrote).
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -16,7 +17,13 @@ from langchain_core.load import dumps
 from langchain_core.messages import AIMessage, HumanMessage
 from langchain_core.outputs import ChatGeneration, Generation
 
-from langchain_es_cache._common import inspection, migration, nearest, usage
+from langchain_es_cache._common import (
+    breaker,
+    inspection,
+    migration,
+    nearest,
+    usage,
+)
 from langchain_es_cache._common.documents import (
     decode_vector,
     encode_vector,
@@ -401,6 +408,7 @@ def test_privilege_checks() -> None:
         c.name: c
         for c in inspection.privilege_checks(only_read_write, index_exists=True)
     }
+    assert list(checks) == [f"privilege {p.name}" for p in breaker.PRIVILEGES]
     assert all(c.ok for c in checks.values())
     assert "not required" in checks["privilege manage"].detail
     missing = {
@@ -413,6 +421,32 @@ def test_privilege_checks() -> None:
         for c in inspection.privilege_checks({"read": True}, index_exists=True)
     }
     assert not reader["privilege write"].ok and reader["privilege read"].ok
+    assert reader["privilege write"].detail == "missing (updates and deletes)"
+    # A cluster without security: check() holds every privilege granted.
+    _, everything = breaker.NO_SECURITY
+    off = inspection.privilege_checks(everything, index_exists=False)
+    assert all(c.ok and "missing" not in c.detail for c in off)
+
+
+@pytest.mark.parametrize("index_exists", [True, False, None])
+def test_privilege_lines_fail_where_check_does(index_exists: bool | None) -> None:
+    """The command line's lines and check()'s verdict, over every combination
+    of the privileges that decide it."""
+    deciding = ["read", "write", "create_index"]
+    for held in itertools.product([True, False], repeat=len(deciding)):
+        privileges = dict(zip(deciding, held, strict=True))
+        if index_exists is None and privileges["read"]:
+            continue  # check() reads whether the index exists when it may
+        lines = list(inspection.privilege_checks(privileges, index_exists=index_exists))
+        failed = {c.name.removeprefix("privilege ") for c in lines if not c.ok}
+        try:
+            breaker.check_report("i", "u", privileges, index_exists=index_exists)
+        except breaker.PrivilegeError as exc:
+            assert failed, privileges
+            for name in failed & {"read", "write"}:
+                assert f"{name!r}" in str(exc)
+        else:
+            assert not failed, privileges
 
 
 # --- nearest and tokens ---

@@ -881,20 +881,15 @@ class AsyncCacheIndex:
 
         Returns a `CheckReport`. Raises `CacheError` saying what is wrong when
         the cache cannot work: cluster unreachable, credentials refused, a
-        privilege missing (``read``, ``write``; ``create_index`` or ``manage``
-        while the index does not exist). Whatever `on_error` says, sent even
-        while the circuit breaker is open, and not counted in `stats`.
+        privilege missing (``read``, ``write``; ``create_index`` while the
+        index does not exist). Whatever `on_error` says, sent even while the
+        circuit breaker is open, and not counted in `stats`.
         """
         name = self._index_name
         try:
             try:
                 answer = await self._batch_client.security.has_privileges(
-                    index=[
-                        {
-                            "names": [name],
-                            "privileges": list(_breaker.CHECKED_PRIVILEGES),
-                        }
-                    ]
+                    index=_breaker.has_privileges_body(name)
                 )
             except ApiError as exc:
                 if not _breaker.is_security_off(exc):
@@ -902,8 +897,8 @@ class AsyncCacheIndex:
                 user, privileges = _breaker.NO_SECURITY
             else:
                 user, privileges = _breaker.privileges_of(answer.body, name)
-            _breaker.missing_privileges(name, user, privileges)
-            exists = await self._index_exists()
+            # Reading needs `read`; without it the verdict is known anyway.
+            exists = await self._index_exists() if privileges["read"] else None
         except AuthenticationException as exc:
             raise CacheError(
                 f"check of cache index {name!r}: Elasticsearch refused the "

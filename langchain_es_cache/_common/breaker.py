@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any
+from typing import Any, Literal
 
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, TransportError
 
@@ -374,10 +374,39 @@ class CircuitBreaker:
 
 # --- check() ------------------------------------------------------------------
 
-CHECKED_PRIVILEGES = ("read", "write", "create_index", "manage")
-"""The index privileges ``check()`` asks about: lookups need ``read``, updates
-``write``, and the first write ``create_index`` or ``manage`` (to create the
-index or put the cache's mapping)."""
+
+@dataclass(frozen=True)
+class Privilege:
+    """An index privilege the caches use: what needs it, and when ``check()``
+    fails without it."""
+
+    name: str
+    needed_by: str
+    required: Literal["always", "to create", "never"]
+    """``"to create"``: while the index does not exist. ``"never"``: the cache
+    works without it, less well."""
+
+
+PRIVILEGES = (
+    Privilege("read", "lookups", "always"),
+    Privilege("write", "updates and deletes", "always"),
+    Privilege("create_index", "the first write, which creates the index", "to create"),
+    Privilege("manage", "putting the cache's mapping on an existing index", "never"),
+    Privilege(
+        "maintenance",
+        "refreshes before clear, purge_expired and semantic lookups",
+        "never",
+    ),
+    Privilege(
+        "view_index_metadata",
+        "telling an alias from an index, and what an index is",
+        "never",
+    ),
+)
+"""The index privileges ``check()`` asks about (the command line's ``check``
+shows them too). ``manage`` includes ``create_index`` and ``maintenance``.
+Without ``manage`` the cache takes an existing index as prepared; without a
+refresh, a search misses the writes of the last refresh interval."""
 
 
 CHECK_ID = "langchain-es-cache-check"
@@ -385,9 +414,26 @@ CHECK_ID = "langchain-es-cache-check"
 
 NO_SECURITY: tuple[str | None, dict[str, bool]] = (
     None,
-    dict.fromkeys(CHECKED_PRIVILEGES, True),
+    {p.name: True for p in PRIVILEGES},
 )
 """User and privileges on a cluster without security: anyone may do anything."""
+
+
+class PrivilegeError(CacheError):
+    """``check()``'s verdict that the credentials lack a privilege the cache
+    needs, with what it found (``index_exists`` is `None` when not read)."""
+
+    def __init__(
+        self,
+        message: str,
+        user: str | None,
+        privileges: Mapping[str, bool],
+        index_exists: bool | None,
+    ) -> None:
+        super().__init__(message)
+        self.user = user
+        self.privileges = dict(privileges)
+        self.index_exists = index_exists
 
 
 def is_security_off(exc: ApiError) -> bool:
@@ -400,39 +446,59 @@ def is_security_off(exc: ApiError) -> bool:
     )
 
 
+def has_privileges_body(index: str) -> list[dict[str, Any]]:
+    """The ``index`` argument of ``_has_privileges`` for `PRIVILEGES` on `index`."""
+    return [{"names": [index], "privileges": [p.name for p in PRIVILEGES]}]
+
+
 def privileges_of(
     answer: Mapping[str, Any], index: str
 ) -> tuple[str | None, dict[str, bool]]:
     """The user and the privileges on `index` in a ``_has_privileges`` answer."""
     held = answer.get("index", {}).get(index, {})
-    privileges = {name: bool(held.get(name, False)) for name in CHECKED_PRIVILEGES}
+    privileges = {p.name: bool(held.get(p.name, False)) for p in PRIVILEGES}
     return str(answer.get("username", "")), privileges
 
 
-def missing_privileges(
-    index: str, user: str | None, privileges: Mapping[str, bool]
-) -> None:
-    """Raise `CacheError` unless `privileges` allow lookups and updates."""
-    missing = [name for name in ("read", "write") if not privileges.get(name)]
-    if missing:
-        uses = {"read": "lookups", "write": "updates"}
-        raise CacheError(
-            f"the cache cannot work: user {user!r} lacks the "
-            f"{' and '.join(repr(m) for m in missing)} privilege on index "
-            f"{index!r} (needed by {' and '.join(uses[m] for m in missing)})"
-        )
+def is_required(privilege: Privilege, *, index_exists: bool | None) -> bool:
+    """Whether the cache cannot work without `privilege` (`index_exists`:
+    `None` when not known)."""
+    return privilege.required == "always" or (
+        privilege.required == "to create" and index_exists is False
+    )
 
 
 def check_report(
-    index: str, user: str | None, privileges: Mapping[str, bool], *, index_exists: bool
+    index: str,
+    user: str | None,
+    privileges: Mapping[str, bool],
+    *,
+    index_exists: bool | None,
 ) -> CheckReport:
-    """The report of ``check()``; `CacheError` if the index cannot come to be."""
-    report = CheckReport(index, user, index_exists, dict(privileges))
-    if not index_exists and not report.can_create:
-        raise CacheError(
+    """The report of ``check()``; `PrivilegeError` if a required privilege is
+    missing (``read`` and ``write`` first: without ``read``, existence is
+    not known)."""
+    missing = [
+        p
+        for p in PRIVILEGES
+        if is_required(p, index_exists=index_exists) and not privileges.get(p.name)
+    ]
+    always = [p for p in missing if p.required == "always"]
+    if always:
+        names = " and ".join(repr(p.name) for p in always)
+        uses = ", ".join(p.needed_by for p in always)
+        message = (
+            f"the cache cannot work: user {user!r} lacks the {names} privilege "
+            f"on index {index!r} (needed by {uses})"
+        )
+    elif missing:
+        message = (
             f"the cache cannot work: index {index!r} does not exist and user "
             f"{user!r} may not create it (needs the 'create_index' or 'manage' "
             "privilege); create it with the cache's mapping (the cache's "
             "`mapping`), or use credentials that may"
         )
-    return report
+    else:
+        assert index_exists is not None  # read is required, and tells
+        return CheckReport(index, user, index_exists, dict(privileges))
+    raise PrivilegeError(message, user, privileges, index_exists)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from langchain_es_cache._common.breaker import PRIVILEGES, is_required
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.mappings import SEMANTIC_VECTOR_FIELD
 
@@ -210,18 +211,6 @@ def _sample_model(sample: Mapping[str, Any] | None) -> str | None:
 
 # --- check ---
 
-PRIVILEGES = {
-    "read": ("lookups", "always"),
-    "write": ("updates, clear, purge-expired, migrate", "always"),
-    "create_index": ("the first write creates the index", "missing index"),
-    "manage": ("puts the cache's mapping on an existing index or alias", "never"),
-    "maintenance": ("refresh: clear, purge-expired, semantic lookups", "never"),
-    "view_index_metadata": ("lookups through an alias over indices", "never"),
-}
-"""Index privileges the caches use: what for, and when the check fails without
-it (``manage`` or ``maintenance`` also allow a refresh; without ``manage`` the
-cache assumes an existing index is prepared)."""
-
 
 @dataclass(frozen=True)
 class Check:
@@ -251,18 +240,17 @@ class CheckReport:
 
 
 def privilege_checks(
-    granted: Mapping[str, bool], *, index_exists: bool
-) -> Iterable[Check]:
-    """One `Check` per privilege in `PRIVILEGES`, from ``_has_privileges``."""
-    for name, (purpose, needed) in PRIVILEGES.items():
-        has = bool(granted.get(name))
-        required = needed == "always" or (
-            needed == "missing index" and not index_exists
-        )
-        detail = purpose if has else f"missing ({purpose})"
+    privileges: Mapping[str, bool], *, index_exists: bool | None
+) -> Iterator[Check]:
+    """One `Check` per privilege ``check()`` asks about, failing where its
+    verdict does (`breaker.is_required`)."""
+    for privilege in PRIVILEGES:
+        has = bool(privileges.get(privilege.name))
+        required = is_required(privilege, index_exists=index_exists)
+        detail = privilege.needed_by if has else f"missing ({privilege.needed_by})"
         if not has and not required:
             detail += ", not required"
-        yield Check(f"privilege {name}", has or not required, detail)
+        yield Check(f"privilege {privilege.name}", has or not required, detail)
 
 
 # --- durations for --ttl and --older-than ---

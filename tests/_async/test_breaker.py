@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -572,17 +572,6 @@ def make(kind: str, index_name: str, **kwargs: Any) -> Any:
 KINDS = ["exact", "semantic", "embeddings"]
 
 
-@pytest.fixture
-def root(es_conn: es_server.Connection) -> Iterator[Elasticsearch]:
-    """The superuser by basic auth: keys with limits must be created so."""
-    if es_conn.user is None or es_conn.password is None:
-        pytest.skip("creating limited API keys needs ES_USER/ES_PASSWORD")
-    with Elasticsearch(
-        es_conn.url, basic_auth=(es_conn.user, es_conn.password)
-    ) as client:
-        yield client
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_check_superuser(
     kind: str,
@@ -611,6 +600,8 @@ async def test_check_superuser(
         "write": True,
         "create_index": True,
         "manage": True,
+        "maintenance": True,
+        "view_index_metadata": True,
     }
     assert not admin.indices.exists(index=index_name)  # check() creates nothing
     admin.indices.create(index=index_name)
@@ -653,7 +644,7 @@ async def test_check_limited_keys(
             await reader.acheck()
         assert str(info.value) == (
             f"the cache cannot work: user 'elastic' lacks the 'write' privilege on "
-            f"index {index_name!r} (needed by updates)"
+            f"index {index_name!r} (needed by updates and deletes)"
         )
         with pytest.raises(CacheError, match="lacks the 'read' and 'write' privilege"):
             await nothing.acheck()
