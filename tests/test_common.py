@@ -14,6 +14,7 @@ from langchain_core.outputs import Generation
 
 from langchain_es_cache._common.documents import build_llm_document, parse_generations
 from langchain_es_cache._common.keys import cache_key, llm_key
+from langchain_es_cache._common.lifecycle import NOT_PREPARED_TEMPLATE, guarded_action
 from langchain_es_cache._common.queries import clear_query
 from langchain_es_cache._common.responses import newest_source
 from langchain_es_cache._common.validation import validate_index_name, validate_metadata
@@ -187,3 +188,28 @@ def test_parse_generations_round_trip() -> None:
     assert parse_generations(None, index="i", key="k") is None
     bad = {"llm_output": [json.dumps({"lc": 1})]}
     assert parse_generations(bad, index="i", key="k") is None
+
+
+def test_guarded_action_names_the_template_for_the_cache_fields_only() -> None:
+    """Index actions name the not-prepared template for the cache's fields the
+    document holds; other actions pass through as elasticsearch-py expands them."""
+    action = {
+        "_op_type": "index",
+        "_index": "c",
+        "_id": "1",
+        "_source": {"a": 1, "x": 2},
+    }
+    header, body = guarded_action(action, "c", ["a", "b"])
+    assert header == {
+        "index": {
+            "_index": "c",
+            "_id": "1",
+            "dynamic_templates": {"a": NOT_PREPARED_TEMPLATE},
+        }
+    }
+    assert body == {"a": 1, "x": 2}
+    delete = {"_op_type": "delete", "_index": "c", "_id": "1"}
+    assert guarded_action(delete, "c", ["a"]) == (
+        {"delete": {"_index": "c", "_id": "1"}},
+        None,
+    )

@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from elasticsearch.helpers import expand_action
+
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.responses import newest_source
 from langchain_es_cache.errors import CacheError
@@ -72,6 +74,21 @@ def index_header(
         # the alias.
         action["require_alias"] = True
     return {op: action}
+
+
+def guarded_action(
+    action: bytes | str | dict[str, Any], index: str, fields: Iterable[str]
+) -> tuple[dict[str, Any], bytes | dict[str, Any] | None]:
+    """elasticsearch-py's expansion of a bulk action (``expand_action``), with
+    an index action guarded like `index_header`'s against an index without
+    the cache's `fields`."""
+    header, body = expand_action(action)
+    if "index" in header and isinstance(body, dict):
+        guard = index_header(
+            index, header["index"].get("_id", ""), body, fields, require_alias=False
+        )
+        header["index"]["dynamic_templates"] = guard["index"]["dynamic_templates"]
+    return header, body
 
 
 def unprepared_index(item: Mapping[str, Any]) -> str | None:

@@ -26,7 +26,7 @@ from elasticsearch import (
     NotFoundError,
     TransportError,
 )
-from elasticsearch.helpers import expand_action, scan, streaming_bulk
+from elasticsearch.helpers import scan, streaming_bulk
 from typing_extensions import Self, TypedDict
 
 from langchain_es_cache._common import breaker as _breaker
@@ -52,6 +52,7 @@ from langchain_es_cache._common.lifecycle import (
     WRITE_ATTEMPTS,
     ShardsStarting,
     failed_deletes,
+    guarded_action,
     index_header,
     index_vanished,
     is_shard_starting,
@@ -799,7 +800,9 @@ class CacheIndex:
                 chunk_size=MAX_DOCS_PER_REQUEST,
                 max_chunk_bytes=MAX_BYTES_PER_REQUEST,
                 raise_on_error=False,
-                expand_action_callback=self._expand_guarded,
+                expand_action_callback=lambda action: guarded_action(
+                    action, self._index_name, self.MAPPING["properties"]
+                ),
                 # Through an alias, never let a write auto-create an index
                 # named like the alias.
                 require_alias=alias,
@@ -827,23 +830,6 @@ class CacheIndex:
                 break
             pending = again
         return failures
-
-    def _expand_guarded(
-        self, action: bytes | str | dict[str, Any]
-    ) -> tuple[dict[str, Any], bytes | dict[str, Any] | None]:
-        """elasticsearch-py's expansion of a bulk action, plus the guard against
-        an index without the cache's mapping (`lifecycle.index_header`)."""
-        header, body = expand_action(action)
-        if "index" in header and isinstance(body, dict):
-            guard = index_header(
-                self._index_name,
-                header["index"].get("_id", ""),
-                body,
-                self.MAPPING["properties"],
-                require_alias=False,
-            )
-            header["index"]["dynamic_templates"] = guard["index"]["dynamic_templates"]
-        return header, body
 
     def _clear(self, filters: dict[str, Any]) -> bool:
         """Delete the namespace's entries matching `filters` (`clear`'s keywords).
