@@ -69,6 +69,7 @@ from langchain_es_cache._common.responses import (
 )
 from langchain_es_cache._common.state import Outcomes
 from langchain_es_cache._common.validation import (
+    check_keywords,
     check_metadata_fields,
     validate_clock,
     validate_flag,
@@ -175,12 +176,7 @@ class AsyncCacheIndex:
         self, index_name: str, *, store_input: bool, options: Mapping[str, Any]
     ) -> None:
         """Validate `options` (the class's `OPTIONS`) and the settings."""
-        unknown = sorted(set(options) - self.OPTIONS)
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__}() got unexpected keyword argument(s): "
-                f"{', '.join(unknown)}"
-            )
+        check_keywords(type(self).__name__, options, self.OPTIONS)
         client = options.get("client")
         es_url = options.get("es_url")
         es_cloud_id = options.get("es_cloud_id")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import struct
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -219,6 +219,17 @@ def metadata_fields(metadata: Mapping[str, Any]) -> dict[tuple[str, ...], _Field
     _collect_fields(metadata, (), fields)
     _check_fields(fields)
     return fields
+
+
+def check_keywords(
+    callee: str, keywords: Iterable[str], allowed: Collection[str]
+) -> None:
+    """Refuse keywords that `callee` does not take, as Python would."""
+    unknown = sorted(set(keywords) - set(allowed))
+    if unknown:
+        raise TypeError(
+            f"{callee}() got unexpected keyword argument(s): {', '.join(unknown)}"
+        )
 
 
 def check_metadata_fields(
