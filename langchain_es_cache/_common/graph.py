@@ -115,6 +115,26 @@ def validate_namespaces(namespaces: object) -> list[tuple[str, ...]]:
     return [validate_namespace(namespace) for namespace in namespaces]
 
 
+def validate_set_pairs(
+    pairs: object,
+) -> list[tuple[tuple[str, ...], str, Any, timedelta | None]]:
+    """``(namespace, key, value, ttl)`` of each entry of `set()`'s mapping
+    ``{(namespace, key): (value, ttl)}``, all checked."""
+    if not isinstance(pairs, Mapping):
+        raise TypeError(
+            "set() takes a mapping {(namespace, key): (value, ttl)}, "
+            f"not {type(pairs).__name__}"
+        )
+    checked = []
+    for full_key, entry in pairs.items():
+        namespace, key = validate_full_key(full_key)
+        if not isinstance(entry, tuple) or len(entry) != 2:
+            raise TypeError("set() takes {(namespace, key): (value, ttl)}")
+        value, ttl = entry
+        checked.append((namespace, key, value, validate_entry_ttl(ttl)))
+    return checked
+
+
 def validate_entry_ttl(ttl: object) -> timedelta | None:
     """Return an entry's ttl (seconds, as LangGraph gives it) as a `timedelta`."""
     if ttl is None:

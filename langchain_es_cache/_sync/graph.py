@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
@@ -72,13 +72,25 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
     ) -> dict[str, Any]:
         """Return the document that `set` stores for this entry."""
         entries.validate_full_key((namespace, key))
+        return self._document(
+            namespace, key, value, entries.validate_entry_ttl(ttl), self._clock()
+        )
+
+    def _document(
+        self,
+        namespace: Namespace,
+        key: str,
+        value: Any,
+        ttl: timedelta | None,
+        now: datetime,
+    ) -> dict[str, Any]:
         return entries.build_document(
             namespace,
             key,
             self.serde.dumps_typed(value),
-            ttl=entries.validate_entry_ttl(ttl),
+            ttl=ttl,
             metadata=self._metadata,
-            now=self._clock(),
+            now=now,
         )
 
     def get(self, keys: Sequence[FullKey]) -> dict[FullKey, Any]:
@@ -139,29 +151,13 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
         One bulk request (per 500 entries or 10 MB). Every entry is checked and
         serialized before anything is written.
         """
-        if not isinstance(pairs, Mapping):
-            raise TypeError(
-                "set() takes a mapping {(namespace, key): (value, ttl)}, "
-                f"not {type(pairs).__name__}"
-            )
         now = self._clock()
         actions: list[dict[str, Any]] = []
         names: dict[str, str] = {}
-        for full_key, entry in pairs.items():
-            namespace, key = entries.validate_full_key(full_key)
-            if not isinstance(entry, tuple) or len(entry) != 2:
-                raise TypeError("set() takes {(namespace, key): (value, ttl)}")
-            value, ttl = entry
+        for namespace, key, value, ttl in entries.validate_set_pairs(pairs):
             doc_id = entries.entry_id(namespace, key)
-            names[doc_id] = entries.describe_key(full_key)
-            document = entries.build_document(
-                namespace,
-                key,
-                self.serde.dumps_typed(value),
-                ttl=entries.validate_entry_ttl(ttl),
-                metadata=self._metadata,
-                now=now,
-            )
+            names[doc_id] = entries.describe_key((namespace, key))
+            document = self._document(namespace, key, value, ttl, now)
             actions.append(
                 {"_index": self._index_name, "_id": doc_id, "_source": document}
             )
