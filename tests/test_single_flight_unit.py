@@ -135,6 +135,42 @@ def test_read_claim() -> None:
     assert broken is not None and broken.expires < FakeClock()()
 
 
+def test_flight_state_reads_a_fresh_answer_and_the_claim() -> None:
+    now = FakeClock()()
+    claim = {
+        "_id": sf.claim_id("k"),
+        "_index": "i",
+        "_seq_no": 4,
+        "_primary_term": 2,
+        "found": True,
+        "_source": {"claim_expires": "2026-11-26T12:00:00.000+00:00"},
+    }
+
+    def entry(written: str, output: object) -> dict[str, Any]:
+        source = {"llm_output": output, "timestamp": written}
+        return {"_id": "k", "_index": "i", "found": True, "_source": source}
+
+    fresh = entry("2026-11-26T11:59:00.000+00:00", ["answer"])
+    older = entry("2026-11-26T11:00:00.000+00:00", ["old"])
+    ttl = timedelta(minutes=30)
+    assert sf.flight_state([claim, older, fresh], "k", ttl, now) == (
+        ["answer"],
+        sf.Claim("i", 4, 2, now),
+    )
+    # The newest copy is past the ttl: no answer, the claim still counts.
+    assert sf.flight_state([claim, older], "k", ttl, now) == (
+        None,
+        sf.Claim("i", 4, 2, now),
+    )
+    assert sf.flight_state([fresh], "k", None, now) == (["answer"], None)
+    empty = entry("2026-11-26T11:59:00.000+00:00", [])
+    assert sf.flight_state([empty], "k", None, now) == (None, None)
+    assert sf.flight_state([{"_id": "k", "found": False}], "k", None, now) == (
+        None,
+        None,
+    )
+
+
 def test_backoff_grows_to_its_cap() -> None:
     backoff = sf.Backoff()
     waits = [backoff.next() for _ in range(12)]

@@ -34,7 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Generic, Literal, Protocol, TypeVar
 
-from langchain_es_cache._common.documents import format_time, parse_timestamp
+from langchain_es_cache._common.documents import (
+    format_time,
+    is_expired,
+    parse_timestamp,
+)
+from langchain_es_cache._common.responses import newest_source
 
 MIN_PERIOD = timedelta(milliseconds=10)
 """The shortest `single_flight`: claims expire at millisecond precision."""
@@ -200,6 +205,20 @@ def latest_claim(docs: Iterable[Mapping[str, Any]]) -> Claim | None:
     """The claim expiring last among `docs` (copies in an alias's indices)."""
     claims = [c for c in map(read_claim, docs) if c is not None]
     return max(claims, key=lambda c: c.expires) if claims else None
+
+
+def flight_state(
+    docs: Iterable[Mapping[str, Any]], key: str, ttl: timedelta | None, now: datetime
+) -> tuple[list[str] | None, Claim | None]:
+    """From the realtime read of entry `key` and its claim: the entry's answer
+    (its ``llm_output``, if the newest copy is fresh) and the latest claim."""
+    docs = list(docs)
+    source = newest_source(d for d in docs if d.get("_id") == key)
+    claim = latest_claim(d for d in docs if d.get("_id") == claim_id(key))
+    if source is None or is_expired(source, ttl, now):
+        return None, claim
+    output = source.get("llm_output")
+    return (output if isinstance(output, list) and output else None), claim
 
 
 def seconds_until(when: datetime, now: datetime) -> float:

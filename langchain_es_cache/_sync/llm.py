@@ -19,7 +19,6 @@ from langchain_core.caches import RETURN_VAL_TYPE
 
 from langchain_es_cache._common.documents import (
     build_llm_document,
-    is_expired,
     parse_generations,
 )
 from langchain_es_cache._common.failures import ES_ERRORS
@@ -27,7 +26,6 @@ from langchain_es_cache._common.mappings import LOOKUP_FIELDS
 from langchain_es_cache._common.responses import (
     bulk_failure,
     is_conflict,
-    newest_source,
 )
 from langchain_es_cache._common.single_flight import (
     CLAIM_FIELDS,
@@ -39,7 +37,7 @@ from langchain_es_cache._common.single_flight import (
     claim_document,
     claim_id,
     claims_query,
-    latest_claim,
+    flight_state,
     owner_token,
     seconds_until,
     validate_single_flight,
@@ -178,8 +176,7 @@ class LLMCacheIndex(CacheIndex):
             return None
         backoff = Backoff()
         while True:
-            source, remote = self._read_flight(key)
-            answer = self._answer(source)
+            answer, remote = self._read_flight(key)
             if answer is not None:
                 flights.finish(key, answer)
                 return self._coalesced(answer, key)
@@ -193,7 +190,7 @@ class LLMCacheIndex(CacheIndex):
                     continue  # another caller won: read its claim
                 if remote is None:
                     # The claim vanished: with its answer written in between?
-                    answer = self._answer((self._read_flight(key))[0])
+                    answer = (self._read_flight(key))[0]
                     if answer is not None:
                         self._delete_claim(key, claim)
                         flights.finish(key, answer)
@@ -220,13 +217,6 @@ class LLMCacheIndex(CacheIndex):
         self._delete_claim(key, claim)
         assert flight.answer is not None
         return self._coalesced(flight.answer, key)
-
-    def _answer(self, source: Mapping[str, Any] | None) -> list[str] | None:
-        """The ``llm_output`` of an entry read while waiting, if it is a fresh one."""
-        if source is None or is_expired(source, self._ttl, self._clock()):
-            return None
-        output = source.get("llm_output")
-        return output if isinstance(output, list) and output else None
 
     def _coalesced(self, answer: list[str], key: str) -> RETURN_VAL_TYPE | None:
         """A waiter's own copy of `answer`: a hit answered by another caller."""
@@ -298,8 +288,9 @@ class LLMCacheIndex(CacheIndex):
             # The answer is in hand; the claim expires by itself.
             logger.debug("claim on %s not deleted: %s", key, exc)
 
-    def _read_flight(self, key: str) -> tuple[Mapping[str, Any] | None, Claim | None]:
-        """Realtime-read the entry `key` and its claim, in one request.
+    def _read_flight(self, key: str) -> tuple[list[str] | None, Claim | None]:
+        """Realtime-read the entry `key` and its claim, in one request: its
+        fresh answer, and the claim (`flight_state`).
 
         The claim is read first, so that a claim already gone when read, deleted
         by the update that wrote the entry, is never paired with no entry.
@@ -307,9 +298,7 @@ class LLMCacheIndex(CacheIndex):
         ids = [claim_id(key), key]
         with self._gate("lookup", timed=True):
             docs = self._realtime_docs(ids, [*LOOKUP_FIELDS, *CLAIM_FIELDS])
-        claims = [d for d in docs if d.get("_id") == ids[0]]
-        entries = [d for d in docs if d.get("_id") == key]
-        return newest_source(entries), latest_claim(claims)
+        return flight_state(docs, key, self._ttl, self._clock())
 
     # --- updates, clear, purge ---------------------------------------------------
 
