@@ -13,7 +13,7 @@ from elasticsearch import AsyncElasticsearch
 from langchain_es_cache import AsyncElasticsearchCache, BreakerSettings, CacheStats
 from tests.clock import FakeMonotonic
 from tests.outage import frozen_listener
-from tests.twins import AsyncCountingNode, requests_sent
+from tests.twins import AsyncCountingNode, async_wait_until, requests_sent
 
 LLM = "model=counting-1"
 
@@ -36,8 +36,8 @@ async def test_cancelled_probe_lets_the_next_call_probe() -> None:
         assert await cache.alookup("p", LLM) is None  # opens it
         clock.advance(5.0)
         probe = asyncio.create_task(cache.alookup("p", LLM))
-        while requests_sent(client) < 2:  # the probe is waiting for its answer
-            await asyncio.sleep(0.001)
+        # The probe is waiting for its answer.
+        await async_wait_until(lambda: requests_sent(client) >= 2)
         assert await cache.alookup("q", LLM) is None  # skipped: one probe at a time
         probe.cancel()
         with pytest.raises(asyncio.CancelledError):

@@ -31,7 +31,12 @@ class GatedClient(AsyncElasticsearch):
 
 def waiting(cache: AsyncElasticsearchCache) -> int:
     """How many lookups wait behind the one in flight."""
-    lane = cache._reads._lanes.get(asyncio.get_running_loop())
+    return pending(cache._reads)
+
+
+def pending(coalescer: AsyncCoalescer[Any, Any]) -> int:
+    """How many calls wait behind the one `coalescer` has in flight."""
+    lane = coalescer._lanes.get(asyncio.get_running_loop())
     return 0 if lane is None else len(lane.pending)
 
 
@@ -52,7 +57,8 @@ async def test_cancelling_one_caller_leaves_the_others_their_answers(
     tasks = [asyncio.create_task(cache.alookup(f"q{i}", LLM)) for i in range(32)]
     await async_wait_until(lambda: waiting(cache) == 31)
     tasks[cancelled].cancel()
-    await asyncio.sleep(0)
+    # Cancelled before its request (or the one it waits for) is answered.
+    await async_wait_until(tasks[cancelled].done)
     GatedClient.gate.set()
     results = await asyncio.gather(*tasks, return_exceptions=True)
     assert isinstance(results[cancelled], asyncio.CancelledError)
@@ -110,9 +116,9 @@ async def test_each_caller_gets_its_own_result_or_error() -> None:
         release.clear()
         batches.clear()
         lone = asyncio.create_task(coalescer.call(1))
-        await asyncio.sleep(0)
+        await async_wait_until(lambda: batches == [[1]])
         rest = [asyncio.create_task(coalescer.call(i)) for i in (2, 3)]
-        await asyncio.sleep(0)
+        await async_wait_until(lambda: pending(coalescer) == 2)
         release.set()
         assert await lone == 10
         two, three = await asyncio.gather(*rest, return_exceptions=True)

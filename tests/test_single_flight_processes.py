@@ -20,7 +20,7 @@ from langchain_es_cache import ElasticsearchCache
 from langchain_es_cache._common.documents import parse_timestamp
 from langchain_es_cache._common.single_flight import CLAIM_NAMESPACE
 from tests.models import SlowChatModel
-from tests.twins import wait_until
+from tests.twins import GUARD_SECONDS, wait_until
 from utils import es_server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,19 +65,32 @@ def workers() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def claims(admin: Elasticsearch, index: str) -> list[Any]:
-    """The claims in `index`, which may not exist yet."""
-    try:
+    """The claims in `index`, which may not exist yet.
+
+    An index just created answers 503 until its shard has started: that is
+    waited for (cluster health, at most `GUARD_SECONDS`), then asked again; a
+    503 that persists fails the test.
+    """
+
+    def search() -> list[Any]:
         admin.indices.refresh(index=index, ignore_unavailable=True)
         found = admin.search(
             index=index,
             query={"term": {"namespace": CLAIM_NAMESPACE}},
             ignore_unavailable=True,
         )
+        return list(found["hits"]["hits"])
+
+    try:
+        return search()
     except ApiError as exc:
         if exc.meta.status != 503:
             raise
-        return []  # the index was just created: its shard is starting
-    return list(found["hits"]["hits"])
+    health = admin.options(request_timeout=GUARD_SECONDS + 10).cluster.health(
+        index=index, wait_for_status="yellow", timeout=f"{GUARD_SECONDS:.0f}s"
+    )
+    assert not health["timed_out"], f"{index}'s shard did not start: {health}"
+    return search()
 
 
 @pytest.mark.parametrize("kind", ["async", "sync"])
