@@ -9,11 +9,12 @@ For 1, 16 and 64 threads sharing one `ElasticsearchCache`: lookup-hit
 throughput, p50/p99 and requests per 1,000 lookups, first as shipped (reads
 of concurrent calls coalesced into one ``mget``), then with the coalescer
 replaced by one that sends each call's read alone, as one request: the two
-modes take turns, thread count by thread count, for ``--rounds`` rounds, and
-the medians are reported. Then one thread alone: a ``get`` per hit against
-an ``mget`` of one id per hit (taking turns in blocks of 25), and ``mget``s
-of 16 and 64 ids (the best that batching across threads could do, with no
-waiting and no hand-off), each revived as the cache does. Writes
+modes take turns, thread count by thread count, for ``--rounds`` rounds (each
+going first in every other round), and the medians are reported. Then one
+thread alone: a ``get`` per hit against an ``mget`` of one id per hit
+(taking turns in blocks of 25), and ``mget``s of 16 and 64 ids (the best
+that batching across threads could do, with no waiting and no hand-off),
+each revived as the cache does. Writes
 ``benchmarks/results/threads.{json,md}``.
 """
 
@@ -195,7 +196,7 @@ def markdown(results: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--out", type=Path, default=HERE / "results")
     args = parser.parse_args()
     workload.count_requests()
@@ -213,9 +214,12 @@ def main() -> None:
     }
     alone_runs: dict[str, list[float]] = {how: [] for how in ONE_THREAD}
     try:
-        for _ in range(args.rounds):
+        for round_ in range(args.rounds):
+            # Each mode goes first in every other round: neither gains from
+            # the order (caches warming, the machine's other load).
+            order = MODES if round_ % 2 == 0 else MODES[::-1]
             for threads in THREADS:
-                for mode in MODES:
+                for mode in order:
                     cache._reads = coalescer if mode == "coalesced" else alone  # type: ignore[assignment]
                     r = lookups(cache, threads, prompts)
                     runs[mode][threads].append(r)
