@@ -66,12 +66,7 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
-            with self._gate("lookup", timed=True) as stopwatch:
-                if self._flights is not None and self._is_alias is None:
-                    # A claim may create the index: a read racing its creation
-                    # would fail on a shard not started yet.
-                    await self.is_alias()
-                    stopwatch.restart()  # the index's creation is no answer
+            with self._gate("lookup", timed=True):
                 source = await self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)

@@ -56,6 +56,7 @@ from langchain_es_cache._common.lifecycle import (
     index_vanished,
     is_shard_starting,
     item_id,
+    search_met_starting_shard,
     stamped,
     unprepared_index,
 )
@@ -493,6 +494,35 @@ class AsyncCacheIndex:
             logger.info("put the cache's mapping on index %s", index)
             self._preparations += 1
             self._prepared_at[index] = self._preparations
+
+    async def _search_started(self, **kwargs: Any) -> dict[str, Any]:
+        """The answer of a search (`kwargs`) from every shard it needs.
+
+        A search that met a shard not started yet (a new index's: created by
+        another writer, or by a rollover) is sent again after a wait, as the
+        realtime reads are (`SHARD_START_WAITS`). After the last wait its error
+        is raised, or for an answer missing those shards `ShardsStarting`: a
+        copy it could not search may be the newest.
+        """
+        waits = iter(SHARD_START_WAITS)
+        while True:
+            try:
+                response = await self._client.search(**kwargs)
+            except ApiError as exc:
+                wait = next(waits, None)
+                if wait is None or not search_met_starting_shard(api_error(exc)):
+                    raise
+            else:
+                answer: dict[str, Any] = response.body
+                if not search_met_starting_shard(answer):
+                    return answer
+                wait = next(waits, None)
+                if wait is None:
+                    raise ShardsStarting(
+                        f"search of {self._index_name!r} missed shards not "
+                        f"started: {answer['_shards']['failures']}"
+                    )
+            await async_sleep(wait)
 
     # --- realtime reads: the only place that knows whether the name spans
     # several indices (`_multi_index`) ---

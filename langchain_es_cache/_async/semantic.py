@@ -158,10 +158,6 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
                     ttl=self._ttl,
                     now=self._clock(),
                 )
-                if self._flights is not None and self._is_alias is None:
-                    # A claim may create the index: a search racing its
-                    # creation would fail on a shard not started yet.
-                    await self.is_alias()
                 stopwatch.restart()  # the model's time is not the cluster's
                 hit = await self._search(knn)
         except ES_ERRORS as exc:
@@ -217,7 +213,8 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
 
         Behind an alias an entry may have a copy in each index, with equal
         vectors: the search asks for a few hits and keeps the newest copy of
-        the nearest entry, as the exact cache's lookups do.
+        the nearest entry, as the exact cache's lookups do. A shard that is
+        starting is waited for (`_search_started`).
         """
         generation = self._refreshes.pending()
         try:
@@ -225,7 +222,7 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
                 if not await self._refresh_index():
                     return None
                 self._refreshes.refreshed(generation)
-            response = await self._client.search(
+            response = await self._search_started(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
                 source_includes=fields,

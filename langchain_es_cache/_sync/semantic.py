@@ -160,10 +160,6 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                     ttl=self._ttl,
                     now=self._clock(),
                 )
-                if self._flights is not None and self._is_alias is None:
-                    # A claim may create the index: a search racing its
-                    # creation would fail on a shard not started yet.
-                    self.is_alias()
                 stopwatch.restart()  # the model's time is not the cluster's
                 hit = self._search(knn)
         except ES_ERRORS as exc:
@@ -219,7 +215,8 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
 
         Behind an alias an entry may have a copy in each index, with equal
         vectors: the search asks for a few hits and keeps the newest copy of
-        the nearest entry, as the exact cache's lookups do.
+        the nearest entry, as the exact cache's lookups do. A shard that is
+        starting is waited for (`_search_started`).
         """
         generation = self._refreshes.pending()
         try:
@@ -227,7 +224,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                 if not self._refresh_index():
                     return None
                 self._refreshes.refreshed(generation)
-            response = self._client.search(
+            response = self._search_started(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
                 source_includes=fields,
