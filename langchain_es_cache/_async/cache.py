@@ -66,7 +66,14 @@ class AsyncElasticsearchCache(AsyncLLMCacheIndex, AsyncBaseCache):
         """Return the cached generations for `prompt` and `llm_string`, or `None`."""
         key = llm_key(prompt, llm_string, self._namespace)
         try:
-            with self._gate("lookup", timed=True):
+            with self._gate("lookup", timed=True) as stopwatch:
+                if self._flights is not None and self._is_alias is None:
+                    # A miss claims the key, which needs the index prepared:
+                    # prepared first, the claim follows the read at once,
+                    # leaving an answer written meanwhile little time to
+                    # come between them.
+                    await self.is_alias()
+                    stopwatch.restart()  # the index's preparation is no answer
                 source = await self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)

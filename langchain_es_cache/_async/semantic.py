@@ -158,6 +158,12 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
                     ttl=self._ttl,
                     now=self._clock(),
                 )
+                if self._flights is not None and self._is_alias is None:
+                    # A miss claims the key, which needs the index prepared:
+                    # prepared first, the claim follows the search at once,
+                    # leaving an answer written meanwhile little time to
+                    # come between them.
+                    await self.is_alias()
                 stopwatch.restart()  # the model's time is not the cluster's
                 hit = await self._search(knn)
         except ES_ERRORS as exc:

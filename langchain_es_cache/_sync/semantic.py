@@ -160,6 +160,12 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                     ttl=self._ttl,
                     now=self._clock(),
                 )
+                if self._flights is not None and self._is_alias is None:
+                    # A miss claims the key, which needs the index prepared:
+                    # prepared first, the claim follows the search at once,
+                    # leaving an answer written meanwhile little time to
+                    # come between them.
+                    self.is_alias()
                 stopwatch.restart()  # the model's time is not the cluster's
                 hit = self._search(knn)
         except ES_ERRORS as exc:
