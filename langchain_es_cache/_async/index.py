@@ -68,7 +68,7 @@ from langchain_es_cache._common.responses import (
     mget_doc_error,
     newest_by_id,
 )
-from langchain_es_cache._common.state import Outcomes
+from langchain_es_cache._common.state import Outcomes, RefreshTracker
 from langchain_es_cache._common.validation import (
     validate_clock,
     validate_flag,
@@ -253,6 +253,11 @@ class AsyncCacheIndex:
         )
         self._writes: AsyncCoalescer[Write, None] = AsyncCoalescer(
             self._send_writes, lambda write: 1
+        )
+        # Concurrent searches that must see this object's writes share a
+        # refresh (`_refresh_for_search`).
+        self._search_refreshes: AsyncCoalescer[RefreshTracker, bool] = AsyncCoalescer(
+            self._send_search_refreshes, lambda writes: 1
         )
 
     @property
@@ -1017,6 +1022,33 @@ class AsyncCacheIndex:
             )
             self._may_refresh = False
         return True
+
+    async def _refresh_for_search(self, writes: RefreshTracker) -> bool:
+        """Make the writes that `writes` counts visible to a search, with the
+        concurrent callers' (`RefreshTracker`); `False` if there is no index.
+
+        A caller that comes while such a refresh is in flight waits for it:
+        one refresh then serves all the callers that waited, and none at all
+        when the refreshes completed meanwhile started after their writes.
+        """
+        if writes.pending() is None:
+            return True
+        return await self._search_refreshes.call(writes)
+
+    async def _send_search_refreshes(
+        self, calls: list[RefreshTracker]
+    ) -> list[bool | Exception]:
+        """One refresh for `calls`, unless what they wrote is already visible."""
+        # Read before the refresh is sent: every write counted has completed.
+        pending = [(writes, writes.pending()) for writes in dict.fromkeys(calls)]
+        if all(generation is None for _, generation in pending):
+            return [True] * len(calls)
+        found = await self._refresh_index()
+        if found:
+            for writes, generation in pending:
+                if generation is not None:
+                    writes.refreshed(generation)
+        return [found] * len(calls)
 
     def _scan(self, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
         """elasticsearch-py's scan helper: a generator, though typed as iterable."""

@@ -222,12 +222,9 @@ class AsyncElasticsearchSemanticCache(AsyncLLMCacheIndex, AsyncBaseCache):
         the nearest entry, as the exact cache's lookups do. A shard that is
         starting is waited for (`_search_started`).
         """
-        generation = self._refreshes.pending()
         try:
-            if generation is not None:
-                if not await self._refresh_index():
-                    return None
-                self._refreshes.refreshed(generation)
+            if not await self._refresh_for_search(self._refreshes):
+                return None
             response = await self._search_started(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},

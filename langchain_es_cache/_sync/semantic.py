@@ -224,12 +224,9 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         the nearest entry, as the exact cache's lookups do. A shard that is
         starting is waited for (`_search_started`).
         """
-        generation = self._refreshes.pending()
         try:
-            if generation is not None:
-                if not self._refresh_index():
-                    return None
-                self._refreshes.refreshed(generation)
+            if not self._refresh_for_search(self._refreshes):
+                return None
             response = self._search_started(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
