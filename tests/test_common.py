@@ -14,7 +14,11 @@ from langchain_core.outputs import Generation
 
 from langchain_es_cache._common.documents import build_llm_document, parse_generations
 from langchain_es_cache._common.keys import cache_key, llm_key
-from langchain_es_cache._common.lifecycle import NOT_PREPARED_TEMPLATE, guarded_action
+from langchain_es_cache._common.lifecycle import (
+    NOT_PREPARED_TEMPLATE,
+    guarded_action,
+    search_met_starting_shard,
+)
 from langchain_es_cache._common.queries import clear_query
 from langchain_es_cache._common.responses import newest_source
 from langchain_es_cache._common.validation import validate_index_name, validate_metadata
@@ -213,3 +217,23 @@ def test_guarded_action_names_the_template_for_the_cache_fields_only() -> None:
         {"delete": {"_index": "c", "_id": "1"}},
         None,
     )
+
+
+def test_search_met_starting_shard() -> None:
+    """The two shapes the node gives (all shards failed: a 503's error object;
+    some failed: a partial answer), and failures that are not a starting shard."""
+    starting = {"type": "no_shard_available_action_exception", "reason": None}
+    other = {"type": "query_shard_exception", "reason": "bad query"}
+    error = {
+        "type": "search_phase_execution_exception",
+        "failed_shards": [{"shard": 0, "index": "i", "reason": starting}],
+    }
+    partial = {"_shards": {"total": 2, "failed": 1, "failures": [{"reason": starting}]}}
+    assert search_met_starting_shard(error)
+    assert search_met_starting_shard(partial)
+    assert not search_met_starting_shard(None)
+    assert not search_met_starting_shard({"_shards": {"total": 1, "failed": 0}})
+    assert not search_met_starting_shard(
+        {**error, "failed_shards": [{"reason": other}]}
+    )
+    assert not search_met_starting_shard({"_shards": {"failures": [{"reason": other}]}})

@@ -56,6 +56,7 @@ from langchain_es_cache._common.lifecycle import (
     index_vanished,
     is_shard_starting,
     item_id,
+    search_met_starting_shard,
     stamped,
     unprepared_index,
 )
@@ -67,7 +68,7 @@ from langchain_es_cache._common.responses import (
     mget_doc_error,
     newest_by_id,
 )
-from langchain_es_cache._common.state import Outcomes
+from langchain_es_cache._common.state import Outcomes, RefreshTracker
 from langchain_es_cache._common.validation import (
     check_keywords,
     check_metadata_fields,
@@ -251,6 +252,11 @@ class AsyncCacheIndex:
         )
         self._writes: AsyncCoalescer[Write, None] = AsyncCoalescer(
             self._send_writes, lambda write: 1
+        )
+        # Concurrent searches that must see this object's writes share a
+        # refresh (`_refresh_for_search`).
+        self._search_refreshes: AsyncCoalescer[RefreshTracker, bool] = AsyncCoalescer(
+            self._send_search_refreshes, lambda writes: 1
         )
 
     @property
@@ -492,6 +498,35 @@ class AsyncCacheIndex:
             logger.info("put the cache's mapping on index %s", index)
             self._preparations += 1
             self._prepared_at[index] = self._preparations
+
+    async def _search_started(self, **kwargs: Any) -> dict[str, Any]:
+        """The answer of a search (`kwargs`) from every shard it needs.
+
+        A search that met a shard not started yet (a new index's: created by
+        another writer, or by a rollover) is sent again after a wait, as the
+        realtime reads are (`SHARD_START_WAITS`). After the last wait its error
+        is raised, or for an answer missing those shards `ShardsStarting`: a
+        copy it could not search may be the newest.
+        """
+        waits = iter(SHARD_START_WAITS)
+        while True:
+            try:
+                response = await self._client.search(**kwargs)
+            except ApiError as exc:
+                wait = next(waits, None)
+                if wait is None or not search_met_starting_shard(api_error(exc)):
+                    raise
+            else:
+                answer: dict[str, Any] = response.body
+                if not search_met_starting_shard(answer):
+                    return answer
+                wait = next(waits, None)
+                if wait is None:
+                    raise ShardsStarting(
+                        f"search of {self._index_name!r} missed shards not "
+                        f"started: {answer['_shards']['failures']}"
+                    )
+            await async_sleep(wait)
 
     # --- realtime reads: the only place that knows whether the name spans
     # several indices (`_multi_index`) ---
@@ -996,6 +1031,33 @@ class AsyncCacheIndex:
             )
             self._may_refresh = False
         return True
+
+    async def _refresh_for_search(self, writes: RefreshTracker) -> bool:
+        """Make the writes that `writes` counts visible to a search, with the
+        concurrent callers' (`RefreshTracker`); `False` if there is no index.
+
+        A caller that comes while such a refresh is in flight waits for it:
+        one refresh then serves all the callers that waited, and none at all
+        when the refreshes completed meanwhile started after their writes.
+        """
+        if writes.pending() is None:
+            return True
+        return await self._search_refreshes.call(writes)
+
+    async def _send_search_refreshes(
+        self, calls: list[RefreshTracker]
+    ) -> list[bool | Exception]:
+        """One refresh for `calls`, unless what they wrote is already visible."""
+        # Read before the refresh is sent: every write counted has completed.
+        pending = [(writes, writes.pending()) for writes in dict.fromkeys(calls)]
+        if all(generation is None for _, generation in pending):
+            return [True] * len(calls)
+        found = await self._refresh_index()
+        if found:
+            for writes, generation in pending:
+                if generation is not None:
+                    writes.refreshed(generation)
+        return [found] * len(calls)
 
     def _scan(self, **kwargs: Any) -> AsyncGenerator[dict[str, Any], None]:
         """elasticsearch-py's scan helper: a generator, though typed as iterable."""

@@ -32,7 +32,8 @@ WRITE_ATTEMPTS = 3
 refuses the next send too."""
 
 SHARD_START_WAITS = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
-"""Seconds to wait before each new realtime read of a shard that is starting.
+"""Seconds to wait before each new read (realtime read or search) of a shard
+that is starting.
 
 A rollover points the alias at its new index before that index's shard has
 started, and an index auto-created by a write starts the same way: a read
@@ -116,6 +117,22 @@ def is_shard_starting(error: Mapping[str, Any] | None) -> bool:
     """Tell whether an error (the ``error`` object of an answer or of one of
     its documents) says a shard is not started yet."""
     return error is not None and error.get("type") in _SHARD_STARTING
+
+
+def search_met_starting_shard(answer: Mapping[str, Any] | None) -> bool:
+    """Tell whether a search met a shard that is not started yet: the error
+    object of a search that failed on every shard (its ``failed_shards``), or
+    a partial answer (its ``_shards.failures``)."""
+    if answer is None:
+        return False
+    failures = answer.get("failed_shards")
+    if failures is None:
+        shards = answer.get("_shards")
+        failures = shards.get("failures") if isinstance(shards, Mapping) else None
+    return isinstance(failures, list) and any(
+        isinstance(failure, Mapping) and is_shard_starting(failure.get("reason"))
+        for failure in failures
+    )
 
 
 def index_vanished(item: Mapping[str, Any]) -> bool:

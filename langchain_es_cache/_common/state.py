@@ -72,7 +72,9 @@ class RefreshTracker:
     kNN search reads only refreshed segments. Instead of a refresh per write (a
     segment each), a lookup refreshes once if this object wrote since the last
     refresh that started after that write; many writes then one lookup cost one
-    refresh. Generations make it safe for concurrent lookups, tasks or threads.
+    refresh. Generations make it safe for concurrent lookups, tasks or threads,
+    and let those that wait for a refresh in flight share the next one (the
+    index's ``_refresh_for_search``).
     """
 
     def __init__(self) -> None:

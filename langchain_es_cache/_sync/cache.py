@@ -70,10 +70,12 @@ class ElasticsearchCache(LLMCacheIndex, BaseCache):
         try:
             with self._gate("lookup", timed=True) as stopwatch:
                 if self._flights is not None and self._is_alias is None:
-                    # A claim may create the index: a read racing its creation
-                    # would fail on a shard not started yet.
+                    # A miss claims the key, which needs the index prepared:
+                    # prepared first, the claim follows the read at once,
+                    # leaving an answer written meanwhile little time to
+                    # come between them.
                     self.is_alias()
-                    stopwatch.restart()  # the index's creation is no answer
+                    stopwatch.restart()  # the index's preparation is no answer
                 source = self._realtime_get(key, LOOKUP_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("lookup", exc)

@@ -161,8 +161,10 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
                     now=self._clock(),
                 )
                 if self._flights is not None and self._is_alias is None:
-                    # A claim may create the index: a search racing its
-                    # creation would fail on a shard not started yet.
+                    # A miss claims the key, which needs the index prepared:
+                    # prepared first, the claim follows the search at once,
+                    # leaving an answer written meanwhile little time to
+                    # come between them.
                     self.is_alias()
                 stopwatch.restart()  # the model's time is not the cluster's
                 hit = self._search(knn)
@@ -219,15 +221,13 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
 
         Behind an alias an entry may have a copy in each index, with equal
         vectors: the search asks for a few hits and keeps the newest copy of
-        the nearest entry, as the exact cache's lookups do.
+        the nearest entry, as the exact cache's lookups do. A shard that is
+        starting is waited for (`_search_started`).
         """
-        generation = self._refreshes.pending()
         try:
-            if generation is not None:
-                if not self._refresh_index():
-                    return None
-                self._refreshes.refreshed(generation)
-            response = self._client.search(
+            if not self._refresh_for_search(self._refreshes):
+                return None
+            response = self._search_started(
                 index=self._index_name,
                 knn={**knn, "k": KNN_COPIES},
                 source_includes=fields,

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
 from elasticsearch import AsyncElasticsearch, Elasticsearch
+from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.globals import set_llm_cache
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
@@ -21,6 +23,7 @@ from langchain_es_cache import (
 from langchain_es_cache._common.keys import llm_key
 from tests.clock import FakeClock
 from tests.models import CountingChatModel, TableEmbeddings
+from tests.twins import async_burst_size, async_gather
 from utils import es_server
 
 FRANCE = "What is the capital of France?"
@@ -210,6 +213,59 @@ async def test_own_write_is_found_at_once_without_background_refresh(
     assert await writer.alookup(SPAIN, LLM_A) == answer(SPAIN)
     assert refreshes(admin, index_name) == before + 1
     assert await reader.alookup(PARAPHRASE, LLM_A) == answer(FRANCE)
+
+
+async def test_concurrent_lookups_after_a_write_share_one_refresh(
+    async_client: AsyncElasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    embedding: TableEmbeddings,
+) -> None:
+    """A burst of lookups after one write: one refresh serves them all (those
+    that came while it was in flight waited for it), and each finds the entry."""
+    cache = AsyncElasticsearchSemanticCache(index_name, embedding, client=async_client)
+    await cache.aupdate(BREAD, LLM_A, answer("bake it"))
+    admin.indices.put_settings(index=index_name, settings={"refresh_interval": "-1"})
+    assert await cache.alookup(BREAD, LLM_A) == answer("bake it")
+    for round_ in range(3):
+        await cache.aupdate(FRANCE, LLM_A, answer(f"Paris {round_}"))
+        before = refreshes(admin, index_name)
+        found = await async_gather(
+            [lambda: cache.alookup(PARAPHRASE, LLM_A)] * async_burst_size()
+        )
+        assert found == [answer(f"Paris {round_}")] * async_burst_size()
+        assert refreshes(admin, index_name) == before + 1
+
+
+async def test_each_lookup_sees_its_own_write_among_concurrent_ones(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """Callers that each write then look up at once, on one object: however
+    their writes and the shared refreshes interleave, every lookup finds the
+    write its own caller made before it."""
+    size = async_burst_size()
+    prompts = [f"prompt {i}" for i in range(size)]
+    # One axis each: no prompt is near another's entry.
+    vectors = {p: [float(i == j) for j in range(size)] for i, p in enumerate(prompts)}
+    cache = AsyncElasticsearchSemanticCache(
+        index_name, TableEmbeddings(vectors), client=async_client
+    )
+    await cache.aupdate(prompts[0], LLM_A, answer("first"))
+    admin.indices.put_settings(index=index_name, settings={"refresh_interval": "-1"})
+    assert await cache.alookup(prompts[0], LLM_A) == answer("first")
+    for round_ in range(3):
+        before = refreshes(admin, index_name)
+
+        async def write_then_read(prompt: str, text: str) -> RETURN_VAL_TYPE | None:
+            await cache.aupdate(prompt, LLM_A, answer(text))
+            return await cache.alookup(prompt, LLM_A)
+
+        texts = {prompt: f"{prompt} {round_}" for prompt in prompts}
+        found = await async_gather(
+            [functools.partial(write_then_read, p, t) for p, t in texts.items()]
+        )
+        assert found == [answer(text) for text in texts.values()]
+        assert 1 <= refreshes(admin, index_name) - before <= size
 
 
 async def test_clear_is_seen_by_the_next_lookup(

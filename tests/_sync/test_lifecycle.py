@@ -25,6 +25,7 @@ from langchain_es_cache import (
 )
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.keys import embedding_key, llm_key
+from langchain_es_cache._common.lifecycle import SHARD_START_WAITS
 from langchain_es_cache._sync import index as index_module
 from langchain_es_cache._twins import sleep
 from tests.clock import FakeClock
@@ -621,6 +622,103 @@ def test_alias_lookup_waits_for_the_new_index_shard(
     assert cache.lookup("p", LLM) == answer("old")
     assert waits == [0.05]
     assert store.mget(["k", "j"]) == [b"old", None]
+
+
+def test_semantic_lookup_waits_for_a_starting_shard(
+    client: Elasticsearch,
+    admin: Elasticsearch,
+    unstarted: str,
+    embedding: TableEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A kNN search of an index whose shard is starting (one another writer
+    just created) is sent again once it started: not a 503 that fails the
+    lookup and counts against the circuit breaker."""
+    cache = ElasticsearchSemanticCache(
+        unstarted, embedding, client=client, dimensions=3
+    )
+    admin.indices.put_mapping(index=unstarted, **cache.mapping["mappings"])
+    waits = start_on_first_wait(monkeypatch, admin, unstarted)
+    assert cache.lookup(PARAPHRASE, LLM) is None
+    assert waits == [0.05]
+    assert cache.stats() == CacheStats(misses=1)
+    cache.update(FRANCE, LLM, answer("Paris"))
+    assert cache.lookup(PARAPHRASE, LLM) == answer("Paris")
+
+
+def test_semantic_alias_search_waits_for_the_new_index_shard(
+    client: Elasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    unstarted: str,
+    embedding: TableEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Through an alias, a search that some shards answered and a starting one
+    did not is sent again once it started, instead of missing what that shard
+    may hold."""
+    first = rollover_alias(admin, index_name)
+    writer = ElasticsearchSemanticCache(index_name, embedding, client=client)
+    writer.update(FRANCE, LLM, answer("Paris"))
+    admin.indices.refresh(index=first)
+    # A reader with no writes of its own to refresh (a refresh would wait
+    # for the shard to start).
+    cache = ElasticsearchSemanticCache(
+        index_name, embedding, client=client, dimensions=3
+    )
+    admin.indices.put_mapping(index=unstarted, **cache.mapping["mappings"])
+    admin.indices.update_aliases(
+        actions=[
+            {"add": {"index": first, "alias": index_name, "is_write_index": False}},
+            {"add": {"index": unstarted, "alias": index_name, "is_write_index": True}},
+        ]
+    )
+    waits = start_on_first_wait(monkeypatch, admin, unstarted)
+    nearest = cache.nearest(PARAPHRASE, LLM)
+    assert nearest is not None and nearest.prompt == FRANCE
+    assert waits == [0.05]
+    assert cache.lookup(PARAPHRASE, LLM) == answer("Paris")
+    assert waits == [0.05]
+
+
+def test_semantic_search_never_started_fails_after_the_waits(
+    client: Elasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    unstarted: str,
+    embedding: TableEmbeddings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A shard that never starts fails the lookup after the last wait: in an
+    index, with Elasticsearch's 503; behind an alias whose other indices
+    answered, with the shards it missed, not a silent miss."""
+    waits: list[float] = []
+
+    def no_start(seconds: float) -> None:
+        waits.append(seconds)
+
+    monkeypatch.setattr(index_module, sleep.__name__, no_start)
+    alone = ElasticsearchSemanticCache(
+        unstarted, embedding, client=client, dimensions=3, breaker=None
+    )
+    admin.indices.put_mapping(index=unstarted, **alone.mapping["mappings"])
+    with pytest.raises(CacheError, match="search_phase_execution_exception"):
+        alone.lookup(PARAPHRASE, LLM)
+    assert waits == list(SHARD_START_WAITS)
+    first = rollover_alias(admin, index_name)
+    writer = ElasticsearchSemanticCache(index_name, embedding, client=client)
+    writer.update(FRANCE, LLM, answer("Paris"))
+    admin.indices.refresh(index=first)
+    behind = ElasticsearchSemanticCache(
+        index_name, embedding, client=client, on_error="warn"
+    )
+    admin.indices.update_aliases(
+        actions=[{"add": {"index": unstarted, "alias": index_name}}]
+    )
+    waits.clear()
+    assert behind.lookup(PARAPHRASE, LLM) is None
+    assert waits == list(SHARD_START_WAITS)
+    assert behind.stats() == CacheStats(errors=1)
 
 
 def test_alias_found_while_other_indices_come_and_go(

@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from elasticsearch import Elasticsearch
+from langchain_core.caches import RETURN_VAL_TYPE
 from langchain_core.globals import set_llm_cache
 from langchain_core.load import dumps
 from langchain_core.messages import HumanMessage
@@ -23,6 +25,7 @@ from langchain_es_cache import (
 from langchain_es_cache._common.keys import llm_key
 from tests.clock import FakeClock
 from tests.models import CountingChatModel, TableEmbeddings
+from tests.twins import burst_size, gather
 from utils import es_server
 
 FRANCE = "What is the capital of France?"
@@ -212,6 +215,57 @@ def test_own_write_is_found_at_once_without_background_refresh(
     assert writer.lookup(SPAIN, LLM_A) == answer(SPAIN)
     assert refreshes(admin, index_name) == before + 1
     assert reader.lookup(PARAPHRASE, LLM_A) == answer(FRANCE)
+
+
+def test_concurrent_lookups_after_a_write_share_one_refresh(
+    client: Elasticsearch,
+    admin: Elasticsearch,
+    index_name: str,
+    embedding: TableEmbeddings,
+) -> None:
+    """A burst of lookups after one write: one refresh serves them all (those
+    that came while it was in flight waited for it), and each finds the entry."""
+    cache = ElasticsearchSemanticCache(index_name, embedding, client=client)
+    cache.update(BREAD, LLM_A, answer("bake it"))
+    admin.indices.put_settings(index=index_name, settings={"refresh_interval": "-1"})
+    assert cache.lookup(BREAD, LLM_A) == answer("bake it")
+    for round_ in range(3):
+        cache.update(FRANCE, LLM_A, answer(f"Paris {round_}"))
+        before = refreshes(admin, index_name)
+        found = gather([lambda: cache.lookup(PARAPHRASE, LLM_A)] * burst_size())
+        assert found == [answer(f"Paris {round_}")] * burst_size()
+        assert refreshes(admin, index_name) == before + 1
+
+
+def test_each_lookup_sees_its_own_write_among_concurrent_ones(
+    client: Elasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """Callers that each write then look up at once, on one object: however
+    their writes and the shared refreshes interleave, every lookup finds the
+    write its own caller made before it."""
+    size = burst_size()
+    prompts = [f"prompt {i}" for i in range(size)]
+    # One axis each: no prompt is near another's entry.
+    vectors = {p: [float(i == j) for j in range(size)] for i, p in enumerate(prompts)}
+    cache = ElasticsearchSemanticCache(
+        index_name, TableEmbeddings(vectors), client=client
+    )
+    cache.update(prompts[0], LLM_A, answer("first"))
+    admin.indices.put_settings(index=index_name, settings={"refresh_interval": "-1"})
+    assert cache.lookup(prompts[0], LLM_A) == answer("first")
+    for round_ in range(3):
+        before = refreshes(admin, index_name)
+
+        def write_then_read(prompt: str, text: str) -> RETURN_VAL_TYPE | None:
+            cache.update(prompt, LLM_A, answer(text))
+            return cache.lookup(prompt, LLM_A)
+
+        texts = {prompt: f"{prompt} {round_}" for prompt in prompts}
+        found = gather(
+            [functools.partial(write_then_read, p, t) for p, t in texts.items()]
+        )
+        assert found == [answer(text) for text in texts.values()]
+        assert 1 <= refreshes(admin, index_name) - before <= size
 
 
 def test_clear_is_seen_by_the_next_lookup(
