@@ -333,9 +333,8 @@ def check_index(client: Elasticsearch, index: str) -> inspection.CheckReport:
     """Run the cache classes' ``check()`` on `index`, one line per finding, and
     add which realm authenticated the user and what the index is.
 
-    Never raises for a failed check: each one is a line of the report.
-    Raises `CacheError` when the cluster answers the check with an unexpected
-    error.
+    Never raises for a failed check: each one is a line of the report (an
+    error the check does not expect, such as a closed index's, too).
     """
     client = _client(client)
     index = validate_index_name(index)
@@ -354,7 +353,8 @@ def check_index(client: Elasticsearch, index: str) -> inspection.CheckReport:
         elif isinstance(cause, TransportError):
             report.add("connection", False, f"no answer: {_breaker.describe(cause)}")
         else:
-            raise
+            report.add("connection", True, "the cluster answered")
+            report.add("check", False, str(exc))
         return report
     report.add("connection", True, "the cluster answered")
     if user is None:
@@ -362,8 +362,11 @@ def check_index(client: Elasticsearch, index: str) -> inspection.CheckReport:
     else:
         realm = client.security.authenticate().get("authentication_realm", {})
         report.add("credentials", True, f"user {user!r} ({realm.get('name', '?')})")
-    _check_index_kind(client, index, exists, report)
-    report.checks.extend(inspection.privilege_checks(privileges, index_exists=exists))
+    seen = _check_index_kind(client, index, exists, report)
+    # Without `read`, check() cannot tell whether the index exists; its mapping
+    # may still say, and then whether `create_index` is needed.
+    known = seen if exists is None else exists
+    report.checks.extend(inspection.privilege_checks(privileges, index_exists=known))
     return report
 
 
@@ -372,20 +375,23 @@ def _check_index_kind(
     index: str,
     exists: bool | None,
     report: inspection.CheckReport,
-) -> None:
-    """Add the index line: what the index is, as far as `client` may see."""
+) -> bool | None:
+    """Add the index line: what the index is, as far as `client` may see.
+
+    Tells whether the index exists (`None`: `client` may not see).
+    """
     missing = "does not exist yet: the first write creates it"
     if exists is False:
         report.add("index", True, missing)
-        return
+        return False
     try:
         mappings = client.indices.get_mapping(index=index)
     except NotFoundError:
         report.add("index", True, missing)
-        return
+        return False
     except AuthorizationException:
         report.add("index", True, "not visible (no view_index_metadata privilege)")
-        return
+        return None
     behind = sorted(mappings)
     what = "an index" if behind == [index] else f"an alias of {', '.join(behind)}"
     kind = inspection.index_kind(inspection.merged_properties(mappings.body))
@@ -398,6 +404,7 @@ def _check_index_kind(
         )
     else:
         report.add("index", True, f"{what}, {kind}")
+    return True
 
 
 # --- clear and purge ---

@@ -317,6 +317,44 @@ def test_check_fails_where_the_classes_check_does(
         assert lines["index"]["detail"].startswith("does not exist yet")
 
 
+def test_check_reports_a_missing_index_needing_create_index_without_read(
+    es_conn: es_server.Connection, root: Elasticsearch, filled: str
+) -> None:
+    """check() cannot see whether the index exists without `read`; the index's
+    mapping can, and then `create_index` is needed too."""
+    role = {"names": [f"{filled}*"], "privileges": ["write", "view_index_metadata"]}
+    key = root.security.create_api_key(
+        name=f"check-{filled}", role_descriptors={"r": {"indices": [role]}}
+    )
+    try:
+        env = environment(None, ES_URL=es_conn.url, ES_API_KEY=key["encoded"])
+        result = run("check", f"{filled}-new", "--json", env=env)
+    finally:
+        root.security.invalidate_api_key(ids=[key["id"]])
+    lines = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert lines["index"]["detail"].startswith("does not exist yet")
+    assert {name for name, c in lines.items() if not c["ok"]} == {
+        "privilege read",
+        "privilege create_index",
+    }
+    assert result.returncode == 1
+
+
+def test_check_reports_an_error_it_does_not_expect(
+    env: dict[str, str], admin: Elasticsearch, index_name: str
+) -> None:
+    """A closed index refuses check()'s read: a failing line of the report,
+    printed as JSON like any other, not a traceback or a bare error."""
+    admin.indices.create(index=index_name)
+    admin.indices.close(index=index_name)
+    result = run("check", index_name, "--json", env=env)
+    assert result.returncode == 1
+    lines = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert lines["connection"]["ok"] is True
+    assert lines["check"]["ok"] is False
+    assert "index_closed_exception" in lines["check"]["detail"]
+
+
 def test_check_with_bad_credentials_or_no_cluster(
     es_conn: es_server.Connection, index_name: str
 ) -> None:

@@ -33,6 +33,7 @@ from langchain_es_cache import (
 from tests.models import (
     Answers,
     CountingChatModel,
+    CountingLimiter,
     CountingLLM,
     StreamingLLM,
     ToolChatModel,
@@ -382,3 +383,23 @@ def test_what_is_not_a_model_is_refused(model: Any, message: str) -> None:
 def test_what_is_not_a_cache_is_refused(cache: Any) -> None:
     with pytest.raises(TypeError, match="cache must be a LangChain BaseCache or None"):
         cache_streams(ToolChatModel(), cache=cache)
+
+
+class LimitedLLM(StreamingLLM):
+    """An LLM holding a rate limiter of its own, which its stream acquires."""
+
+    rate_limiter: Any = None
+
+    def _stream(self, prompt: str, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        self.rate_limiter.acquire()
+        yield from super()._stream(prompt, *args, **kwargs)
+
+
+def test_an_llm_streams_as_itself_with_its_own_fields() -> None:
+    """Only a chat model's rate limiter is LangChain's to hold back model calls;
+    an LLM's own field stays with the model that streams."""
+    limiter = CountingLimiter()
+    model = cache_streams(LimitedLLM(rate_limiter=limiter), cache=InMemoryCache())
+    first = "".join(model.stream(QUESTION))
+    assert "".join(model.stream(QUESTION)) == first
+    assert (model.calls, limiter.acquired) == (1, 1)

@@ -373,9 +373,10 @@ def new_plan(model: BaseLanguageModel[Any], cache: BaseCache) -> Plan:
 
     A chat model's rate limiter must only hold back model calls, as on
     LangChain's ``invoke`` path: the owner is then a copy without it, which the
-    plan acquires on a miss. An LLM has none.
+    plan acquires on a miss. An LLM streams as itself (LangChain gives LLMs no
+    rate limiter; one of a model's own is the model's business).
     """
-    limiter = getattr(model, "rate_limiter", None)
+    limiter = model.rate_limiter if isinstance(model, BaseChatModel) else None
     owner = (
         model if limiter is None else model.model_copy(update={"rate_limiter": None})
     )
