@@ -193,7 +193,6 @@ class AsyncCacheIndex:
         self._index_name = validate_index_name(index_name)
         self._store_input = validate_flag("store_input", store_input)
         self._metadata = validate_metadata(metadata)
-        check_metadata_fields(self._metadata, self.MAPPING)
         self._namespace = validate_namespace(namespace)
         self._ttl = validate_ttl(ttl)
         self._clock = validate_clock(clock)
@@ -226,6 +225,7 @@ class AsyncCacheIndex:
             # options() returns a new client sharing the transport: the
             # caller's object is left as it was.
             self._given_client = client.options(headers={"user-agent": USER_AGENT})
+        check_metadata_fields(self._metadata, self.MAPPING)
         # How fast the cluster answers, to size the timeouts of the clients the
         # cache created; a client passed in keeps its own settings.
         self._latency: _breaker.Latency | None = (

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -117,22 +117,21 @@ def validate_namespaces(namespaces: object) -> list[tuple[str, ...]]:
 
 def validate_set_pairs(
     pairs: object,
-) -> list[tuple[tuple[str, ...], str, Any, timedelta | None]]:
+) -> Iterator[tuple[tuple[str, ...], str, Any, object]]:
     """``(namespace, key, value, ttl)`` of each entry of `set()`'s mapping
-    ``{(namespace, key): (value, ttl)}``, all checked."""
+    ``{(namespace, key): (value, ttl)}``, its key and shape checked as it is
+    reached (the ttl is checked with the value, by `validate_entry_ttl`)."""
     if not isinstance(pairs, Mapping):
         raise TypeError(
             "set() takes a mapping {(namespace, key): (value, ttl)}, "
             f"not {type(pairs).__name__}"
         )
-    checked = []
     for full_key, entry in pairs.items():
         namespace, key = validate_full_key(full_key)
         if not isinstance(entry, tuple) or len(entry) != 2:
             raise TypeError("set() takes {(namespace, key): (value, ttl)}")
         value, ttl = entry
-        checked.append((namespace, key, value, validate_entry_ttl(ttl)))
-    return checked
+        yield namespace, key, value, ttl
 
 
 def validate_entry_ttl(ttl: object) -> timedelta | None:

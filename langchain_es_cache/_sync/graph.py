@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import Unpack
@@ -72,23 +72,16 @@ class ElasticsearchGraphCache(CacheIndex, GraphBaseCache, LangGraphCache[Any]):
     ) -> dict[str, Any]:
         """Return the document that `set` stores for this entry."""
         entries.validate_full_key((namespace, key))
-        return self._document(
-            namespace, key, value, entries.validate_entry_ttl(ttl), self._clock()
-        )
+        return self._document(namespace, key, value, ttl, self._clock())
 
     def _document(
-        self,
-        namespace: Namespace,
-        key: str,
-        value: Any,
-        ttl: timedelta | None,
-        now: datetime,
+        self, namespace: Namespace, key: str, value: Any, ttl: object, now: datetime
     ) -> dict[str, Any]:
         return entries.build_document(
             namespace,
             key,
             self.serde.dumps_typed(value),
-            ttl=ttl,
+            ttl=entries.validate_entry_ttl(ttl),
             metadata=self._metadata,
             now=now,
         )
