@@ -37,6 +37,7 @@ from langchain_es_cache import (
 )
 from langchain_es_cache._common import breaker as _breaker
 from langchain_es_cache._common.breaker import CircuitBreaker, State
+from langchain_es_cache._common.lifecycle import ShardsStarting
 from tests.clock import FakeMonotonic
 from tests.models import CountingEmbeddings
 
@@ -152,6 +153,7 @@ def test_breaker_option_is_keyword_only_and_can_be_off(
         api_error(ApiError, 502),
         api_error(ApiError, 503),
         api_error(ApiError, 504),
+        ShardsStarting("a shard still not started after the waits"),
     ],
     ids=repr,
 )

@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from elasticsearch import ApiError, ConnectionError, ConnectionTimeout, TransportError
 
+from langchain_es_cache._common.lifecycle import ShardsStarting
 from langchain_es_cache.errors import CacheError
 from langchain_es_cache.types import BreakerSettings, CheckReport
 
@@ -127,11 +128,15 @@ of it without a node to forward to): they count as transport failures."""
 def is_outage(exc: BaseException) -> bool:
     """Tell whether `exc` says the cluster cannot be reached or cannot serve now.
 
-    A refused, reset or timed-out connection, or a 429/502/503/504 answer. Any
-    other answer (400, 401, 403, 404, a mapping conflict, a 500) proves the
-    cluster is up: it never counts. A `CacheError` counts by its cause (the
-    index's preparation wraps what the cluster raised).
+    A refused, reset or timed-out connection, or a 429/502/503/504 answer, or
+    a shard still not started after the waits (`ShardsStarting`: the index
+    cannot serve, as with a 503). Any other answer (400, 401, 403, 404, a
+    mapping conflict, a 500) proves the cluster is up: it never counts. A
+    `CacheError` counts by its cause (the index's preparation wraps what the
+    cluster raised).
     """
+    if isinstance(exc, ShardsStarting):
+        return True
     if isinstance(exc, CacheError) and exc.__cause__ is not None:
         return is_outage(exc.__cause__)
     if isinstance(exc, (ConnectionError, ConnectionTimeout)):

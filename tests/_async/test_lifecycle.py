@@ -17,6 +17,7 @@ from langchain_es_cache import (
     AsyncElasticsearchCache,
     AsyncElasticsearchEmbeddingsCache,
     AsyncElasticsearchSemanticCache,
+    BreakerSettings,
     CacheError,
     CacheStats,
     MappingConflictError,
@@ -721,6 +722,15 @@ async def test_semantic_search_never_started_fails_after_the_waits(
     assert await behind.alookup(PARAPHRASE, LLM) is None
     assert waits == list(SHARD_START_WAITS)
     assert behind.stats() == CacheStats(errors=1)
+    # A shard that stays unavailable is an outage: the breaker opens, and the
+    # lookups after it cost no waits and no request.
+    failures = BreakerSettings().failures
+    for _ in range(failures - 1):
+        assert await behind.alookup(PARAPHRASE, LLM) is None
+    waits.clear()
+    assert await behind.alookup(PARAPHRASE, LLM) is None
+    assert waits == []
+    assert behind.stats() == CacheStats(errors=failures, skipped=1)
 
 
 async def test_alias_found_while_other_indices_come_and_go(

@@ -16,6 +16,7 @@ from elasticsearch import Elasticsearch
 from langchain_core.outputs import Generation
 
 from langchain_es_cache import (
+    BreakerSettings,
     CacheError,
     CacheStats,
     ElasticsearchCache,
@@ -719,6 +720,15 @@ def test_semantic_search_never_started_fails_after_the_waits(
     assert behind.lookup(PARAPHRASE, LLM) is None
     assert waits == list(SHARD_START_WAITS)
     assert behind.stats() == CacheStats(errors=1)
+    # A shard that stays unavailable is an outage: the breaker opens, and the
+    # lookups after it cost no waits and no request.
+    failures = BreakerSettings().failures
+    for _ in range(failures - 1):
+        assert behind.lookup(PARAPHRASE, LLM) is None
+    waits.clear()
+    assert behind.lookup(PARAPHRASE, LLM) is None
+    assert waits == []
+    assert behind.stats() == CacheStats(errors=failures, skipped=1)
 
 
 def test_alias_found_while_other_indices_come_and_go(
