@@ -66,22 +66,35 @@ def environment_dir() -> Path:
 def python() -> Path:
     """The environment's Python, building the environment first if needed."""
     home = environment_dir()
-    ready = home / "ready"
-    if ready.is_file():
+    if _usable(home):
         return home / "bin" / "python"
     home.parent.mkdir(parents=True, exist_ok=True)
     with (home.parent / f"{home.name}.lock").open("a") as lock:
         # Several test runs on one machine build it once.
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if not ready.is_file():
+        if not _usable(home):
             _build(home)
     return home / "bin" / "python"
+
+
+def _usable(home: Path) -> bool:
+    """Built, and its interpreter still there: a venv's Python links to the
+    interpreter it was made from, which may be gone since."""
+    return (home / "ready").is_file() and (home / "bin" / "python").exists()
+
+
+def _base_python() -> str:
+    """The installed interpreter behind this one: a venv made from the tests'
+    own venv would break when that venv is deleted."""
+    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+    base = Path(sys.base_prefix) / "bin" / f"python{version}"
+    return str(base) if base.exists() else sys.executable
 
 
 def _build(home: Path) -> None:
     shutil.rmtree(home, ignore_errors=True)
     # venv's interpreter path is absolute: build in place, marked ready at the end.
-    subprocess.run([sys.executable, "-m", "venv", str(home)], check=True)
+    subprocess.run([_base_python(), "-m", "venv", str(home)], check=True)
     pip = [str(home / "bin" / "python"), "-m", "pip", "install", "-q"]
     run = subprocess.run(
         [*pip, *_requirements()], capture_output=True, text=True, check=False
