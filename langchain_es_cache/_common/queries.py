@@ -9,7 +9,11 @@ from typing import Any
 from langchain_es_cache._common.documents import format_time
 from langchain_es_cache._common.keys import llm_string_hash
 from langchain_es_cache._common.mappings import KEY_PREFIX_CHARS, SEMANTIC_VECTOR_FIELD
-from langchain_es_cache._common.validation import metadata_filter_terms, validate_ttl
+from langchain_es_cache._common.validation import (
+    check_keywords,
+    metadata_filter_terms,
+    validate_ttl,
+)
 
 
 def namespace_filter(namespace: str | None) -> dict[str, Any]:
@@ -45,12 +49,7 @@ def clear_query(
     entries whose stored metadata has each of these values; never empty, see
     `metadata_filter_terms`). Always limited to the cache's own namespace.
     """
-    unknown = sorted(set(filters) - set(CLEAR_FILTERS))
-    if unknown:
-        raise TypeError(
-            f"clear() got unexpected keyword argument(s) {', '.join(unknown)}; "
-            f"accepted: {', '.join(CLEAR_FILTERS)}"
-        )
+    check_keywords("clear", filters, CLEAR_FILTERS)
     # A filter given as None would silently widen the clear to everything.
     for name, value in filters.items():
         if value is None:

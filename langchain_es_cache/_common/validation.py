@@ -224,11 +224,13 @@ def metadata_fields(metadata: Mapping[str, Any]) -> dict[tuple[str, ...], _Field
 def check_keywords(
     callee: str, keywords: Iterable[str], allowed: Collection[str]
 ) -> None:
-    """Refuse keywords that `callee` does not take, as Python would."""
+    """Refuse keywords that `callee` does not take, as Python would, naming
+    those it takes."""
     unknown = sorted(set(keywords) - set(allowed))
     if unknown:
         raise TypeError(
-            f"{callee}() got unexpected keyword argument(s): {', '.join(unknown)}"
+            f"{callee}() got unexpected keyword argument(s): {', '.join(unknown)}; "
+            f"accepted: {', '.join(sorted(allowed))}"
         )
 
 
