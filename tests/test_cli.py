@@ -205,7 +205,10 @@ def test_flags_win_over_the_environment(
     if es_conn.user and es_conn.password:
         # A credential flag replaces every credential variable (the bad key).
         flags = ["--url", es_conn.url, "--user", es_conn.user]
-        result = run("stats", filled, *flags, "--password", es_conn.password, env=wrong)
+        # `--password=...`: a generated password may begin with "-", which
+        # argparse would take for a flag after a space.
+        password = f"--password={es_conn.password}"
+        result = run("stats", filled, *flags, password, env=wrong)
         assert result.returncode == 0, result.stderr
         basic = ok_json("stats", filled, env=environment(es_conn, basic=True))
         assert basic["entries"] == 5
