@@ -460,11 +460,11 @@ def test_cosine_from_score(score: float, cosine: float) -> None:
     assert nearest.cosine_from_score(score) == pytest.approx(cosine)
 
 
-def test_nearest_knn_keeps_every_filter_but_the_threshold() -> None:
+def test_knn_without_threshold_keeps_every_other_filter() -> None:
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     arguments = {"namespace": "ns", "ttl": timedelta(hours=1), "now": now}
     lookup = semantic_knn([1.0], LLM, threshold=0.9, **arguments)  # type: ignore[arg-type]
-    found = nearest.nearest_knn([1.0], LLM, **arguments)  # type: ignore[arg-type]
+    found = semantic_knn([1.0], LLM, threshold=None, **arguments)  # type: ignore[arg-type]
     assert "similarity" not in found
     assert {k: v for k, v in lookup.items() if k != "similarity"} == found
 

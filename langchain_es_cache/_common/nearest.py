@@ -3,32 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime, timedelta
 from typing import Any
 
 from langchain_es_cache._common.documents import parse_timestamp
 from langchain_es_cache._common.prompts import prompt_text
-from langchain_es_cache._common.queries import semantic_knn
 from langchain_es_cache.types import NearestEntry
 
 NEAREST_FIELDS = ["llm_input", "timestamp"]
 """What `nearest` fetches of the entry it finds."""
-
-
-def nearest_knn(
-    vector: list[float],
-    llm_string: str,
-    *,
-    namespace: str | None,
-    ttl: timedelta | None,
-    now: datetime,
-) -> dict[str, Any]:
-    """The lookup's kNN search (`semantic_knn`) without the threshold."""
-    knn = semantic_knn(
-        vector, llm_string, namespace=namespace, threshold=-1.0, ttl=ttl, now=now
-    )
-    del knn["similarity"]
-    return knn
 
 
 def cosine_from_score(score: float) -> float:

@@ -129,7 +129,7 @@ def semantic_knn(
     llm_string: str,
     *,
     namespace: str | None,
-    threshold: float,
+    threshold: float | None,
     ttl: timedelta | None,
     now: datetime,
 ) -> dict[str, Any]:
@@ -139,7 +139,8 @@ def semantic_knn(
     (``llm_string_hash``), the namespace, the age (`ttl`) and the threshold
     (``similarity`` is the raw cosine, not the score, less its rounding error:
     `knn_similarity`). A nearer entry of another model, namespace or age can
-    never take the one place of a valid entry.
+    never take the one place of a valid entry. With `threshold` `None`, every
+    condition but the threshold (for `nearest`).
     """
     filters = [
         {"term": {"llm_string_hash": llm_string_hash(llm_string)}},
@@ -147,11 +148,13 @@ def semantic_knn(
     ]
     if ttl is not None:
         filters.append({"range": {"timestamp": {"gte": format_time(now - ttl)}}})
-    return {
+    knn: dict[str, Any] = {
         "field": SEMANTIC_VECTOR_FIELD,
         "query_vector": vector,
         "k": 1,
         "num_candidates": KNN_NUM_CANDIDATES,
-        "similarity": knn_similarity(threshold, len(vector)),
         "filter": filters,
     }
+    if threshold is not None:
+        knn["similarity"] = knn_similarity(threshold, len(vector))
+    return knn

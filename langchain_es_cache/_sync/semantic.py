@@ -26,7 +26,6 @@ from langchain_es_cache._common.mappings import (
 from langchain_es_cache._common.nearest import (
     NEAREST_FIELDS,
     nearest_entry,
-    nearest_knn,
 )
 from langchain_es_cache._common.prompts import prompt_text
 from langchain_es_cache._common.queries import (
@@ -152,14 +151,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         try:
             with self._gate("lookup", timed=True) as stopwatch:
                 vector = self._embed(prompt)
-                knn = semantic_knn(
-                    vector,
-                    llm_string,
-                    namespace=self._namespace,
-                    threshold=self._threshold,
-                    ttl=self._ttl,
-                    now=self._clock(),
-                )
+                knn = self._knn(vector, llm_string, self._threshold)
                 if self._flights is not None and self._is_alias is None:
                     # A miss claims the key, which needs the index prepared:
                     # prepared first, the claim follows the search at once,
@@ -200,18 +192,26 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         try:
             with self._gate("nearest"):
                 vector = self._embed(prompt)
-                knn = nearest_knn(
-                    vector,
-                    llm_string,
-                    namespace=self._namespace,
-                    ttl=self._ttl,
-                    now=self._clock(),
-                )
+                knn = self._knn(vector, llm_string, None)
                 hit = self._search(knn, NEAREST_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("nearest", exc)
             return None
         return None if hit is None else nearest_entry(hit)
+
+    def _knn(
+        self, vector: list[float], llm_string: str, threshold: float | None
+    ) -> dict[str, Any]:
+        """The kNN search for this model's nearest live entry of the namespace,
+        at least `threshold` similar to `vector` (any, with `None`)."""
+        return semantic_knn(
+            vector,
+            llm_string,
+            namespace=self._namespace,
+            threshold=threshold,
+            ttl=self._ttl,
+            now=self._clock(),
+        )
 
     def _search(
         self, knn: dict[str, Any], fields: list[str] = LOOKUP_FIELDS
