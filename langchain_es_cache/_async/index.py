@@ -36,7 +36,7 @@ from langchain_es_cache._common.batching import (
 )
 from langchain_es_cache._common.coalescing import split_results, strongest_refresh
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
-from langchain_es_cache._common.documents import utc_now
+from langchain_es_cache._common.documents import Stamp, utc_now
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
     api_error,
@@ -305,6 +305,15 @@ class AsyncCacheIndex:
     def stats(self) -> CacheStats:
         """Hits, misses, writes, errors and skipped operations since construction."""
         return self._outcomes.snapshot()
+
+    def _stamp(self) -> Stamp:
+        """This cache's `Stamp` for a document written now."""
+        return {
+            "store_input": self._store_input,
+            "metadata": self._metadata,
+            "namespace": self._namespace,
+            "now": self._clock(),
+        }
 
     @contextmanager
     def _gate(

@@ -94,11 +94,8 @@ class AsyncLLMCacheIndex(AsyncCacheIndex):
             prompt,
             llm_string,
             return_val,
-            store_input=self._store_input,
             store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
+            **self._stamp(),
         )
 
     @property

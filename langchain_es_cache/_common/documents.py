@@ -14,12 +14,23 @@ from typing import Any
 
 from langchain_core.load import dumps, loads
 from langchain_core.outputs import Generation
+from typing_extensions import TypedDict
 
 from langchain_es_cache._common.keys import llm_string_hash
 from langchain_es_cache._common.mappings import KEY_PREFIX_CHARS
 from langchain_es_cache._common.validation import is_utf8, require_str
 
 logger = logging.getLogger("langchain_es_cache")
+
+
+class Stamp(TypedDict):
+    """What a cache writes into each of its documents besides the value: the
+    keywords its document builders share."""
+
+    store_input: bool
+    metadata: Mapping[str, Any] | None
+    namespace: str | None
+    now: datetime
 
 
 def utc_now() -> datetime:

@@ -93,14 +93,7 @@ class ElasticsearchEmbeddingsCache(CacheIndex, ByteStore):
 
     def build_document(self, text_input: str, vector: bytes) -> dict[str, Any]:
         """Return the document that `mset` stores for key `text_input`."""
-        return build_embedding_document(
-            text_input,
-            vector,
-            store_input=self._store_input,
-            metadata=self._metadata,
-            namespace=self._namespace,
-            now=self._clock(),
-        )
+        return build_embedding_document(text_input, vector, **self._stamp())
 
     def _id(self, key: str) -> str:
         return embedding_key(key, self._namespace)

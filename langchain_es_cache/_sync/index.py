@@ -37,7 +37,7 @@ from langchain_es_cache._common.batching import (
 )
 from langchain_es_cache._common.coalescing import split_results, strongest_refresh
 from langchain_es_cache._common.connection import USER_AGENT, client_settings
-from langchain_es_cache._common.documents import utc_now
+from langchain_es_cache._common.documents import Stamp, utc_now
 from langchain_es_cache._common.failures import (
     ES_ERRORS,
     api_error,
@@ -304,6 +304,15 @@ class CacheIndex:
     def stats(self) -> CacheStats:
         """Hits, misses, writes, errors and skipped operations since construction."""
         return self._outcomes.snapshot()
+
+    def _stamp(self) -> Stamp:
+        """This cache's `Stamp` for a document written now."""
+        return {
+            "store_input": self._store_input,
+            "metadata": self._metadata,
+            "namespace": self._namespace,
+            "now": self._clock(),
+        }
 
     @contextmanager
     def _gate(

@@ -96,11 +96,8 @@ class LLMCacheIndex(CacheIndex):
             prompt,
             llm_string,
             return_val,
-            store_input=self._store_input,
             store_input_params=self._store_input_params,
-            metadata=self._metadata,
-            now=self._clock(),
-            namespace=self._namespace,
+            **self._stamp(),
         )
 
     @property
