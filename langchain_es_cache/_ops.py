@@ -22,13 +22,8 @@ from elasticsearch import (
 )
 from elasticsearch.helpers import scan, streaming_bulk
 
+from langchain_es_cache._common import batching, inspection, migration
 from langchain_es_cache._common import breaker as _breaker
-from langchain_es_cache._common import inspection, migration
-from langchain_es_cache._common.batching import (
-    MAX_BYTES_PER_REQUEST,
-    MAX_DOCS_PER_REQUEST,
-    chunked,
-)
 from langchain_es_cache._common.connection import USER_AGENT
 from langchain_es_cache._common.failures import wrong_client_error
 from langchain_es_cache._common.migration import Kind
@@ -73,7 +68,7 @@ def migrate(
     namespace: str | None = None,
     source_timezone: tzinfo | None = None,
     dry_run: bool = False,
-    batch_size: int = MAX_DOCS_PER_REQUEST,
+    batch_size: int = batching.MAX_DOCS_PER_REQUEST,
     progress: Progress | None = None,
 ) -> MigrationReport:
     """Copy a langchain-elasticsearch cache index into a cache index of ours.
@@ -155,7 +150,7 @@ def migrate(
         scan(client, index=source, query={"query": {"match_all": {}}}, size=batch_size),
     )
     with closing(hits):
-        for batch in chunked(hits, batch_size):
+        for batch in batching.chunked(hits, batch_size):
             _migrate_batch(
                 client,
                 cache,
@@ -269,8 +264,8 @@ def _bulk(
     for _, item in streaming_bulk(
         client,
         actions,
-        chunk_size=MAX_DOCS_PER_REQUEST,
-        max_chunk_bytes=MAX_BYTES_PER_REQUEST,
+        chunk_size=batching.MAX_DOCS_PER_REQUEST,
+        max_chunk_bytes=batching.MAX_BYTES_PER_REQUEST,
         raise_on_error=False,
         # Through an alias, never let a write auto-create an index named like it.
         require_alias=alias,
