@@ -15,7 +15,7 @@ from typing import Any
 
 from langchain_es_cache._common.documents import format_time, storable_text
 from langchain_es_cache._common.keys import cache_key
-from langchain_es_cache._common.mappings import METADATA_RULES
+from langchain_es_cache._common.mappings import ENTRY_FIELDS, METADATA_RULES
 from langchain_es_cache.errors import CacheError
 
 logger = logging.getLogger("langchain_es_cache")
@@ -30,9 +30,8 @@ GRAPH_CACHE_MAPPING: dict[str, Any] = {
         "graph_namespace": {"type": "text", "index": False},
         "graph_key": {"type": "text", "index": False},
         "graph_namespace_id": {"type": "keyword"},
-        "timestamp": {"type": "date"},
+        **ENTRY_FIELDS,
         "expires_at": {"type": "date"},
-        "metadata": {"type": "object"},
     },
 }
 """The serialized value and its serializer's type tag; the namespace and key as

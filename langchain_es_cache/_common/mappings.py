@@ -23,14 +23,20 @@ METADATA_RULES: dict[str, Any] = {
 """How a cache index maps the fields of `metadata` it has not seen before."""
 
 
+ENTRY_FIELDS: dict[str, Any] = {
+    "metadata": {"type": "object"},
+    "timestamp": {"type": "date"},
+}
+"""The fields of every cache's entries: the cache's `metadata` and the write time."""
+
+
 LLM_CACHE_MAPPING: dict[str, Any] = {
     **METADATA_RULES,
     "properties": {
         "llm_output": {"type": "text", "index": False},
         "llm_params": {"type": "text", "index": False},
         "llm_input": {"type": "text", "index": False},
-        "metadata": {"type": "object"},
-        "timestamp": {"type": "date"},
+        **ENTRY_FIELDS,
         "namespace": {"type": "keyword"},
         "llm_string_hash": {"type": "keyword"},
     },
@@ -48,8 +54,7 @@ EMBEDDINGS_CACHE_MAPPING: dict[str, Any] = {
         "text_input": {"type": "text", "index": False},
         "key_prefix": {"type": "keyword"},
         "vector_dump": {"type": "binary"},  # no doc_values: the default
-        "metadata": {"type": "object"},
-        "timestamp": {"type": "date"},
+        **ENTRY_FIELDS,
         "namespace": {"type": "keyword"},
     },
 }
