@@ -377,7 +377,7 @@ def migration_text(report: MigrationReport) -> str:
     ]
     lines += [
         (f"not copied: {text}", getattr(report, reason))
-        for reason, text in migration.SKIP_REASONS.items()
+        for reason, text in report.SKIP_REASONS.items()
     ]
     lines.append(("failed writes", report.failed))
     if report.without_timestamp:

@@ -75,6 +75,17 @@ class MigrationReport:
     unchanged: int = 0
     """Re-keyed entries not written: DEST, or a newer copy in SOURCE, had them
     as new or newer."""
+    failed: int = 0
+    """Writes Elasticsearch refused."""
+
+    SKIP_REASONS: ClassVar[Mapping[str, str]] = {
+        "no_input": "stored without its key's input (cannot be re-keyed)",
+        "mismatched": "stored input does not give back the document's id",
+        "unreadable": "answer, value or metadata unreadable",
+        "other_kind": "not an entry of the migrated kind",
+    }
+    """Why a source document is not copied: the counts below, and their text."""
+
     no_input: int = 0
     """Source documents stored without their key's input: never guessed."""
     mismatched: int = 0
@@ -83,8 +94,6 @@ class MigrationReport:
     """Source documents whose answer, vector or metadata cannot be read."""
     other_kind: int = 0
     """Source documents of the other cache's kind."""
-    failed: int = 0
-    """Writes Elasticsearch refused."""
     without_timestamp: int = 0
     """Entries copied without a time (a lookup with a ttl treats them as
     expired)."""
@@ -94,7 +103,7 @@ class MigrationReport:
     @property
     def skipped(self) -> int:
         """Source documents not copied (failed writes aside)."""
-        return self.no_input + self.mismatched + self.unreadable + self.other_kind
+        return sum(getattr(self, reason) for reason in self.SKIP_REASONS)
 
     def note(self, reason: str, example: str) -> None:
         """Count one document under `reason`, keeping a few examples."""

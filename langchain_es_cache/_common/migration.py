@@ -41,14 +41,6 @@ KIND_NAMES = {
 OURS_FIELDS = ("llm_string_hash", "key_prefix", SEMANTIC_VECTOR_FIELD)
 """Fields only our documents have: their presence means SOURCE is already ours."""
 
-SKIP_REASONS = {
-    "no_input": "stored without its key's input (cannot be re-keyed)",
-    "mismatched": "stored input does not give back the document's id",
-    "unreadable": "answer, value or metadata unreadable",
-    "other_kind": "not an entry of the migrated kind",
-}
-"""Why a source document is not copied, by report field."""
-
 
 def document_kind(source: Mapping[str, Any]) -> str:
     """``"llm"``, ``"embeddings"``, ``"ours"`` or ``"unknown"``, from a document."""
@@ -171,7 +163,7 @@ class Entry:
 
 @dataclass(frozen=True)
 class Skip:
-    """One source document that is not copied, and why (a `SKIP_REASONS` key)."""
+    """A source document not copied, and why (a `MigrationReport.SKIP_REASONS` key)."""
 
     reason: str
     detail: str
