@@ -16,8 +16,7 @@ from langchain_core.caches import BaseCache
 from langchain_core.language_models import BaseChatModel, BaseLLM
 
 from langchain_es_cache._async.streaming import (
-    AsyncChatSource,
-    AsyncLLMSource,
+    AsyncSource,
     AsyncStreams,
 )
 from langchain_es_cache._common.streams import (
@@ -26,8 +25,7 @@ from langchain_es_cache._common.streams import (
     origin_class,
 )
 from langchain_es_cache._sync.streaming import (
-    ChatSource,
-    LLMSource,
+    Source,
     Streams,
 )
 
@@ -90,15 +88,9 @@ def _mixins(cls: type[Any]) -> tuple[type[Any], ...]:
     A model without ``_stream``/``_astream`` streams through ``invoke``, which
     LangChain caches already; adding a source would make LangChain call it.
     """
-    base: type[Any]
-    source: type[Any]
-    async_source: type[Any]
-    if issubclass(cls, BaseChatModel):
-        base, source, async_source = BaseChatModel, ChatSource, AsyncChatSource
-    else:
-        base, source, async_source = BaseLLM, LLMSource, AsyncLLMSource
+    base: type[Any] = BaseChatModel if issubclass(cls, BaseChatModel) else BaseLLM
     if cls._stream is not base._stream:
-        return (_Streams, source, async_source)
+        return (_Streams, Source, AsyncSource)
     if cls._astream is not base._astream:
-        return (_Streams, async_source)
+        return (_Streams, AsyncSource)
     return (_Streams,)

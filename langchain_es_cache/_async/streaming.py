@@ -12,28 +12,14 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
-from langchain_core.language_models import (
-    BaseChatModel,
-    BaseLanguageModel,
-    BaseLLM,
-    LanguageModelInput,
-)
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
+from langchain_core.language_models import BaseLanguageModel, LanguageModelInput
 from langchain_core.runnables import RunnableConfig
 
 from langchain_es_cache._common.streams import (
     CURRENT_PLAN,
     Plan,
-    chat_answer,
-    chat_hit_chunks,
-    chat_key,
     claim_plan,
-    first_chat_generation,
     is_hit,
-    llm_answer,
-    llm_hit_chunks,
-    llm_key,
     new_plan,
     resolve_cache,
     run_manager_kwargs,
@@ -43,10 +29,8 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     _Model = BaseLanguageModel[Any]
-    _Chat = BaseChatModel
-    _LLM = BaseLLM
 else:
-    _Model = _Chat = _LLM = object
+    _Model = object
 
 
 async def async_drive(stream: AsyncIterator[T], plan: Plan) -> AsyncIterator[T]:
@@ -96,77 +80,43 @@ class AsyncStreams(_Model):
             yield chunk
 
 
-class AsyncChatSource(_Chat):
-    """``_astream`` serving a planned stream from the cache."""
+class AsyncSource(_Model):
+    """``_astream`` serving a planned stream from the cache: a chat model's or
+    an LLM's (`StreamKind`)."""
 
     __slots__ = ()
 
     async def _astream(
         self,
-        messages: list[BaseMessage],
+        input: Any,
+        /,
         stop: list[str] | None = None,
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
-    ) -> AsyncIterator[ChatGenerationChunk]:
+    ) -> AsyncIterator[Any]:
+        # The model class after this mixin is a chat model or an LLM: both have
+        # _astream, which the type-checking base does not declare.
+        model_stream = super()._astream  # type: ignore[misc]
+        call_kwargs = run_manager_kwargs(run_manager) | kwargs
         plan = claim_plan(self)
         if plan is None:
-            async for chunk in super()._astream(
-                messages, stop=stop, **run_manager_kwargs(run_manager), **kwargs
-            ):
+            async for chunk in model_stream(input, stop=stop, **call_kwargs):
                 yield chunk
             return
-        prompt, llm_string = chat_key(self, messages, stop, kwargs)
+        prompt, llm_string = plan.kind.key(self, input, stop, kwargs)
         cached = await plan.cache.alookup(prompt, llm_string)
         if is_hit(cached):
-            for chunk in chat_hit_chunks(first_chat_generation(cached)):
+            for chunk in plan.kind.hit_chunks(cached):
+                if plan.kind.reports_hits and run_manager is not None:
+                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
             return
         if plan.rate_limiter is not None:
             await plan.rate_limiter.aacquire(blocking=True)
         chunks = []
-        async for chunk in super()._astream(
-            messages, stop=stop, **run_manager_kwargs(run_manager), **kwargs
-        ):
+        async for chunk in model_stream(input, stop=stop, **call_kwargs):
             chunks.append(chunk)
             yield chunk
-        answer = chat_answer(chunks)
-        if answer is not None:
-            await plan.cache.aupdate(prompt, llm_string, answer)
-
-
-class AsyncLLMSource(_LLM):
-    """``_astream`` serving a planned stream from the cache."""
-
-    __slots__ = ()
-
-    async def _astream(
-        self,
-        prompt: str,
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[GenerationChunk]:
-        plan = claim_plan(self)
-        if plan is None:
-            async for chunk in super()._astream(
-                prompt, stop=stop, run_manager=run_manager, **kwargs
-            ):
-                yield chunk
-            return
-        llm_string = llm_key(self, stop)
-        cached = await plan.cache.alookup(prompt, llm_string)
-        if is_hit(cached):
-            for chunk in llm_hit_chunks(cached[0]):
-                if run_manager is not None:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-            return
-        chunks = []
-        async for chunk in super()._astream(
-            prompt, stop=stop, run_manager=run_manager, **kwargs
-        ):
-            chunks.append(chunk)
-            yield chunk
-        answer = llm_answer(chunks)
+        answer = plan.kind.answer(chunks)
         if answer is not None:
             await plan.cache.aupdate(prompt, llm_string, answer)

@@ -10,7 +10,7 @@ import copy
 import json
 import re
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, NoReturn, TypeGuard, TypeVar
@@ -329,6 +329,40 @@ def llm_answer(chunks: Sequence[GenerationChunk]) -> list[Generation] | None:
     return [Generation(text=total.text, generation_info=total.generation_info)]
 
 
+@dataclass(frozen=True)
+class StreamKind:
+    """What serving a stream from the cache does for a chat model or an LLM."""
+
+    key: Callable[[Any, Any, list[str] | None, dict[str, Any]], tuple[str, str]]
+    """``(prompt, llm_string)`` of a ``_stream`` call: from its model, input,
+    stop words and keywords."""
+    hit_chunks: Callable[[RETURN_VAL_TYPE], Sequence[Any]]
+    """The chunks that stream a hit."""
+    answer: Callable[[Sequence[Any]], list[Generation] | None]
+    """The entry a miss stores, from the chunks streamed (`None`: none)."""
+    reports_hits: bool
+    """Whether ``_stream`` reports a hit's chunks to its run manager: an LLM's
+    ``_stream`` reports what it streams; a chat model's base class does that."""
+
+
+def _chat_hit_chunks(cached: RETURN_VAL_TYPE) -> list[ChatGenerationChunk]:
+    return chat_hit_chunks(first_chat_generation(cached))
+
+
+def _llm_call_key(
+    model: BaseLLM, prompt: str, stop: list[str] | None, kwargs: dict[str, Any]
+) -> tuple[str, str]:
+    return prompt, llm_key(model, stop)
+
+
+def _llm_hit_chunks(cached: RETURN_VAL_TYPE) -> list[GenerationChunk]:
+    return llm_hit_chunks(cached[0])
+
+
+CHAT_STREAMS = StreamKind(chat_key, _chat_hit_chunks, chat_answer, reports_hits=False)
+LLM_STREAMS = StreamKind(_llm_call_key, _llm_hit_chunks, llm_answer, reports_hits=True)
+
+
 def is_hit(cached: RETURN_VAL_TYPE | None) -> TypeGuard[RETURN_VAL_TYPE]:
     """Whether a lookup found an answer (an empty list holds none)."""
     return isinstance(cached, list) and len(cached) > 0
@@ -348,6 +382,7 @@ class Plan:
 
     owner: object
     cache: BaseCache
+    kind: StreamKind
     rate_limiter: BaseRateLimiter | None
     claimed: bool = False
 
@@ -376,11 +411,13 @@ def new_plan(model: BaseLanguageModel[Any], cache: BaseCache) -> Plan:
     plan acquires on a miss. An LLM streams as itself (LangChain gives LLMs no
     rate limiter; one of a model's own is the model's business).
     """
-    limiter = model.rate_limiter if isinstance(model, BaseChatModel) else None
+    if not isinstance(model, BaseChatModel):
+        return Plan(model, cache, LLM_STREAMS, None)
+    limiter = model.rate_limiter
     owner = (
         model if limiter is None else model.model_copy(update={"rate_limiter": None})
     )
-    return Plan(owner, cache, limiter)
+    return Plan(owner, cache, CHAT_STREAMS, limiter)
 
 
 def run_manager_kwargs(run_manager: object | None) -> dict[str, Any]:

@@ -14,28 +14,14 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
-from langchain_core.language_models import (
-    BaseChatModel,
-    BaseLanguageModel,
-    BaseLLM,
-    LanguageModelInput,
-)
-from langchain_core.messages import BaseMessage
-from langchain_core.outputs import ChatGenerationChunk, GenerationChunk
+from langchain_core.language_models import BaseLanguageModel, LanguageModelInput
 from langchain_core.runnables import RunnableConfig
 
 from langchain_es_cache._common.streams import (
     CURRENT_PLAN,
     Plan,
-    chat_answer,
-    chat_hit_chunks,
-    chat_key,
     claim_plan,
-    first_chat_generation,
     is_hit,
-    llm_answer,
-    llm_hit_chunks,
-    llm_key,
     new_plan,
     resolve_cache,
     run_manager_kwargs,
@@ -45,10 +31,8 @@ T = TypeVar("T")
 
 if TYPE_CHECKING:
     _Model = BaseLanguageModel[Any]
-    _Chat = BaseChatModel
-    _LLM = BaseLLM
 else:
-    _Model = _Chat = _LLM = object
+    _Model = object
 
 
 def drive(stream: Iterator[T], plan: Plan) -> Iterator[T]:
@@ -98,77 +82,43 @@ class Streams(_Model):
             yield chunk
 
 
-class ChatSource(_Chat):
-    """``_stream`` serving a planned stream from the cache."""
+class Source(_Model):
+    """``_stream`` serving a planned stream from the cache: a chat model's or
+    an LLM's (`StreamKind`)."""
 
     __slots__ = ()
 
     def _stream(
         self,
-        messages: list[BaseMessage],
+        input: Any,
+        /,
         stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
-    ) -> Iterator[ChatGenerationChunk]:
+    ) -> Iterator[Any]:
+        # The model class after this mixin is a chat model or an LLM: both have
+        # _stream, which the type-checking base does not declare.
+        model_stream = super()._stream  # type: ignore[misc]
+        call_kwargs = run_manager_kwargs(run_manager) | kwargs
         plan = claim_plan(self)
         if plan is None:
-            for chunk in super()._stream(
-                messages, stop=stop, **run_manager_kwargs(run_manager), **kwargs
-            ):
+            for chunk in model_stream(input, stop=stop, **call_kwargs):
                 yield chunk
             return
-        prompt, llm_string = chat_key(self, messages, stop, kwargs)
+        prompt, llm_string = plan.kind.key(self, input, stop, kwargs)
         cached = plan.cache.lookup(prompt, llm_string)
         if is_hit(cached):
-            for chunk in chat_hit_chunks(first_chat_generation(cached)):
+            for chunk in plan.kind.hit_chunks(cached):
+                if plan.kind.reports_hits and run_manager is not None:
+                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
             return
         if plan.rate_limiter is not None:
             plan.rate_limiter.acquire(blocking=True)
         chunks = []
-        for chunk in super()._stream(
-            messages, stop=stop, **run_manager_kwargs(run_manager), **kwargs
-        ):
+        for chunk in model_stream(input, stop=stop, **call_kwargs):
             chunks.append(chunk)
             yield chunk
-        answer = chat_answer(chunks)
-        if answer is not None:
-            plan.cache.update(prompt, llm_string, answer)
-
-
-class LLMSource(_LLM):
-    """``_stream`` serving a planned stream from the cache."""
-
-    __slots__ = ()
-
-    def _stream(
-        self,
-        prompt: str,
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[GenerationChunk]:
-        plan = claim_plan(self)
-        if plan is None:
-            for chunk in super()._stream(
-                prompt, stop=stop, run_manager=run_manager, **kwargs
-            ):
-                yield chunk
-            return
-        llm_string = llm_key(self, stop)
-        cached = plan.cache.lookup(prompt, llm_string)
-        if is_hit(cached):
-            for chunk in llm_hit_chunks(cached[0]):
-                if run_manager is not None:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
-                yield chunk
-            return
-        chunks = []
-        for chunk in super()._stream(
-            prompt, stop=stop, run_manager=run_manager, **kwargs
-        ):
-            chunks.append(chunk)
-            yield chunk
-        answer = llm_answer(chunks)
+        answer = plan.kind.answer(chunks)
         if answer is not None:
             plan.cache.update(prompt, llm_string, answer)
