@@ -18,13 +18,16 @@ from langchain_core.callbacks import (
 )
 from langchain_core.embeddings import Embeddings
 from langchain_core.language_models import LLM, BaseChatModel, LanguageModelInput
+from langchain_core.language_models.chat_models import generate_from_stream
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.tool import tool_call_chunk
 from langchain_core.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
     ChatResult,
+    Generation,
     GenerationChunk,
+    LLMResult,
 )
 from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import Runnable
@@ -367,6 +370,39 @@ class StreamingLLM(LLM):
             if run_manager is not None:
                 run_manager.on_llm_new_token(word, chunk=chunk)
             yield chunk
+
+
+class KeywordStreamChat(ToolChatModel):
+    """Generates through its own ``_stream``, called by keyword, as some
+    integrations do."""
+
+    def _generate(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> ChatResult:
+        chunks = self._stream(messages=messages, stop=stop, **kwargs)
+        return generate_from_stream(chunks)
+
+
+class KeywordStreamLLM(StreamingLLM):
+    """Generates through its own ``_stream``, called by keyword, as some
+    integrations do."""
+
+    def _generate(
+        self,
+        prompts: list[str],
+        stop: list[str] | None = None,
+        run_manager: CallbackManagerForLLMRun | None = None,
+        **kwargs: Any,
+    ) -> LLMResult:
+        texts = [
+            "".join(c.text for c in self._stream(prompt=p, stop=stop, **kwargs))
+            for p in prompts
+        ]
+        return LLMResult(generations=[[Generation(text=text)] for text in texts])
 
 
 class CountingLimiter(BaseRateLimiter):

@@ -313,3 +313,20 @@ def test_usage_without_token_counts_is_left_out() -> None:
     )
     chunks = logic.chat_hit_chunks(ChatGeneration(message=message))
     assert reduce(operator.add, chunks).message.usage_metadata is None  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("kind", [logic.CHAT_STREAMS, logic.LLM_STREAMS])
+def test_a_stream_call_reads_alike_by_position_and_by_name(
+    kind: logic.StreamKind,
+) -> None:
+    manager = object()
+    by_position = kind.bind(("in", ["."], manager), {"tools": [1]})
+    by_name = kind.bind(
+        (), {kind.input_name: "in", "stop": ["."], "run_manager": manager, "tools": [1]}
+    )
+    assert (
+        by_position == by_name == logic.StreamCall("in", ["."], manager, {"tools": [1]})
+    )
+    assert kind.bind(("in",), {}) == logic.StreamCall("in", None, None, {})
+    with pytest.raises(TypeError):
+        kind.bind(("in",), {kind.input_name: "again"})

@@ -35,6 +35,8 @@ from tests.models import (
     CountingChatModel,
     CountingLimiter,
     CountingLLM,
+    KeywordStreamChat,
+    KeywordStreamLLM,
     StreamingLLM,
     ToolChatModel,
 )
@@ -191,6 +193,16 @@ async def test_in_memory_cache_async(make: Any) -> None:
     [chunk async for chunk in model.astream("a frog")]
     [chunk async for chunk in model.astream("a frog")]
     assert model.calls == 1
+
+
+@pytest.mark.parametrize("make", [KeywordStreamChat, KeywordStreamLLM])
+def test_a_model_calling_its_own_stream_by_keyword(make: Any) -> None:
+    """The mixin's ``_stream`` takes the model's arguments by name too."""
+    model = cache_streams(make(cache=InMemoryCache()))
+    answer = model.invoke(QUESTION)
+    streamed = reduce(operator.add, list(model.stream(QUESTION)))
+    assert model.calls == 1
+    assert getattr(streamed, "content", streamed) == getattr(answer, "content", answer)
 
 
 @pytest.mark.parametrize("usage", [True, False])

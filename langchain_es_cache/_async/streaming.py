@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from langchain_core.callbacks import AsyncCallbackManagerForLLMRun
 from langchain_core.language_models import BaseLanguageModel, LanguageModelInput
 from langchain_core.runnables import RunnableConfig
 
@@ -22,7 +21,6 @@ from langchain_es_cache._common.streams import (
     is_hit,
     new_plan,
     resolve_cache,
-    run_manager_kwargs,
 )
 
 T = TypeVar("T")
@@ -86,35 +84,33 @@ class AsyncSource(_Model):
 
     __slots__ = ()
 
-    async def _astream(
-        self,
-        input: Any,
-        /,
-        stop: list[str] | None = None,
-        run_manager: AsyncCallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> AsyncIterator[Any]:
+    async def _astream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        """The model's ``_astream``, served from the cache under a plan.
+
+        Takes what the model's ``_astream`` takes, by position or by name, and
+        hands it on unchanged.
+        """
         # The model class after this mixin is a chat model or an LLM: both have
         # _astream, which the type-checking base does not declare.
         model_stream = super()._astream  # type: ignore[misc]
-        call_kwargs = run_manager_kwargs(run_manager) | kwargs
         plan = claim_plan(self)
         if plan is None:
-            async for chunk in model_stream(input, stop=stop, **call_kwargs):
+            async for chunk in model_stream(*args, **kwargs):
                 yield chunk
             return
-        prompt, llm_string = plan.kind.key(self, input, stop, kwargs)
+        call = plan.kind.bind(args, kwargs)
+        prompt, llm_string = plan.kind.key(self, call.input, call.stop, call.kwargs)
         cached = await plan.cache.alookup(prompt, llm_string)
         if is_hit(cached):
             for chunk in plan.kind.hit_chunks(cached):
-                if plan.kind.reports_hits and run_manager is not None:
-                    await run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                if plan.kind.reports_hits and call.run_manager is not None:
+                    await call.run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
             return
         if plan.rate_limiter is not None:
             await plan.rate_limiter.aacquire(blocking=True)
         chunks = []
-        async for chunk in model_stream(input, stop=stop, **call_kwargs):
+        async for chunk in model_stream(*args, **kwargs):
             chunks.append(chunk)
             yield chunk
         answer = plan.kind.answer(chunks)

@@ -7,6 +7,8 @@ LangChain's own ``invoke``/``generate`` path read and write the same entries.
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import json
 import re
 import threading
@@ -330,9 +332,37 @@ def llm_answer(chunks: Sequence[GenerationChunk]) -> list[Generation] | None:
 
 
 @dataclass(frozen=True)
+class StreamCall:
+    """The arguments of one ``_stream`` call, read as the model reads them."""
+
+    input: Any
+    stop: list[str] | None
+    run_manager: Any
+    kwargs: dict[str, Any]
+    """The call's other keywords."""
+
+
+@functools.cache
+def _stream_signature(input_name: str) -> inspect.Signature:
+    parameters = [
+        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
+        for name in ("stop", "run_manager")
+    ]
+    return inspect.Signature(
+        [
+            inspect.Parameter(input_name, inspect.Parameter.POSITIONAL_OR_KEYWORD),
+            *parameters,
+            inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
+        ]
+    )
+
+
+@dataclass(frozen=True)
 class StreamKind:
     """What serving a stream from the cache does for a chat model or an LLM."""
 
+    input_name: str
+    """The name of ``_stream``'s first parameter: ``messages`` or ``prompt``."""
     key: Callable[[Any, Any, list[str] | None, dict[str, Any]], tuple[str, str]]
     """``(prompt, llm_string)`` of a ``_stream`` call: from its model, input,
     stop words and keywords."""
@@ -341,8 +371,22 @@ class StreamKind:
     answer: Callable[[Sequence[Any]], list[Generation] | None]
     """The entry a miss stores, from the chunks streamed (`None`: none)."""
     reports_hits: bool
-    """Whether ``_stream`` reports a hit's chunks to its run manager: an LLM's
-    ``_stream`` reports what it streams; a chat model's base class does that."""
+    """Whether ``_stream`` reports a hit's chunks to its run manager:
+    ``BaseLLM.stream`` leaves that to ``_stream``, ``BaseChatModel.stream``
+    reports each chunk itself."""
+
+    def bind(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> StreamCall:
+        """Read a ``_stream`` call's arguments, given by position or by name
+        (some models call their own ``_stream`` by keyword); `TypeError` as
+        Python's for a call its signature refuses."""
+        bound = _stream_signature(self.input_name).bind(*args, **kwargs)
+        given = bound.arguments
+        return StreamCall(
+            given[self.input_name],
+            given.get("stop"),
+            given.get("run_manager"),
+            dict(given.get("kwargs", {})),
+        )
 
 
 def _chat_hit_chunks(cached: RETURN_VAL_TYPE) -> list[ChatGenerationChunk]:
@@ -359,8 +403,12 @@ def _llm_hit_chunks(cached: RETURN_VAL_TYPE) -> list[GenerationChunk]:
     return llm_hit_chunks(cached[0])
 
 
-CHAT_STREAMS = StreamKind(chat_key, _chat_hit_chunks, chat_answer, reports_hits=False)
-LLM_STREAMS = StreamKind(_llm_call_key, _llm_hit_chunks, llm_answer, reports_hits=True)
+CHAT_STREAMS = StreamKind(
+    "messages", chat_key, _chat_hit_chunks, chat_answer, reports_hits=False
+)
+LLM_STREAMS = StreamKind(
+    "prompt", _llm_call_key, _llm_hit_chunks, llm_answer, reports_hits=True
+)
 
 
 def is_hit(cached: RETURN_VAL_TYPE | None) -> TypeGuard[RETURN_VAL_TYPE]:
@@ -418,9 +466,3 @@ def new_plan(model: BaseLanguageModel[Any], cache: BaseCache) -> Plan:
         model if limiter is None else model.model_copy(update={"rate_limiter": None})
     )
     return Plan(owner, cache, CHAT_STREAMS, limiter)
-
-
-def run_manager_kwargs(run_manager: object | None) -> dict[str, Any]:
-    """``run_manager`` for a model's ``_stream`` only if it was given one:
-    LangChain's chat ``stream()`` gives none, and some models take none."""
-    return {} if run_manager is None else {"run_manager": run_manager}

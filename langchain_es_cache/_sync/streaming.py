@@ -13,7 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseLanguageModel, LanguageModelInput
 from langchain_core.runnables import RunnableConfig
 
@@ -24,7 +23,6 @@ from langchain_es_cache._common.streams import (
     is_hit,
     new_plan,
     resolve_cache,
-    run_manager_kwargs,
 )
 
 T = TypeVar("T")
@@ -88,35 +86,33 @@ class Source(_Model):
 
     __slots__ = ()
 
-    def _stream(
-        self,
-        input: Any,
-        /,
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> Iterator[Any]:
+    def _stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        """The model's ``_stream``, served from the cache under a plan.
+
+        Takes what the model's ``_stream`` takes, by position or by name, and
+        hands it on unchanged.
+        """
         # The model class after this mixin is a chat model or an LLM: both have
         # _stream, which the type-checking base does not declare.
         model_stream = super()._stream  # type: ignore[misc]
-        call_kwargs = run_manager_kwargs(run_manager) | kwargs
         plan = claim_plan(self)
         if plan is None:
-            for chunk in model_stream(input, stop=stop, **call_kwargs):
+            for chunk in model_stream(*args, **kwargs):
                 yield chunk
             return
-        prompt, llm_string = plan.kind.key(self, input, stop, kwargs)
+        call = plan.kind.bind(args, kwargs)
+        prompt, llm_string = plan.kind.key(self, call.input, call.stop, call.kwargs)
         cached = plan.cache.lookup(prompt, llm_string)
         if is_hit(cached):
             for chunk in plan.kind.hit_chunks(cached):
-                if plan.kind.reports_hits and run_manager is not None:
-                    run_manager.on_llm_new_token(chunk.text, chunk=chunk)
+                if plan.kind.reports_hits and call.run_manager is not None:
+                    call.run_manager.on_llm_new_token(chunk.text, chunk=chunk)
                 yield chunk
             return
         if plan.rate_limiter is not None:
             plan.rate_limiter.acquire(blocking=True)
         chunks = []
-        for chunk in model_stream(input, stop=stop, **call_kwargs):
+        for chunk in model_stream(*args, **kwargs):
             chunks.append(chunk)
             yield chunk
         answer = plan.kind.answer(chunks)

@@ -19,7 +19,14 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel
 
 from langchain_es_cache import AsyncElasticsearchCache, cache_streams
-from tests.models import Answers, CountingLimiter, StreamingLLM, ToolChatModel
+from tests.models import (
+    Answers,
+    CountingLimiter,
+    KeywordStreamChat,
+    KeywordStreamLLM,
+    StreamingLLM,
+    ToolChatModel,
+)
 
 QUESTION = "What is the capital of France?"
 ANSWER = "Paris is the capital and largest city of France."
@@ -126,6 +133,23 @@ async def test_llm_stream_twice_calls_the_model_once(
     assert llm.calls == 1
     assert len(second) > 1
     assert "".join(second) == "".join(first) == await llm.ainvoke("a frog")
+    assert count(admin, index_name) == 1
+
+
+@pytest.mark.parametrize("make", [KeywordStreamChat, KeywordStreamLLM])
+async def test_a_model_calling_its_own_stream_by_keyword_shares_the_entry(
+    async_cache: AsyncElasticsearchCache,
+    admin: Elasticsearch,
+    index_name: str,
+    make: Any,
+) -> None:
+    """Some integrations generate through ``self._stream(messages=...)``."""
+    model = cache_streams(make(cache=async_cache))
+    answer = await model.ainvoke(QUESTION)
+    chunks = [chunk async for chunk in model.astream(QUESTION)]
+    streamed = reduce(operator.add, chunks)
+    assert model.calls == 1
+    assert getattr(streamed, "content", streamed) == getattr(answer, "content", answer)
     assert count(admin, index_name) == 1
 
 

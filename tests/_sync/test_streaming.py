@@ -21,7 +21,14 @@ from langchain_core.prompts import ChatPromptTemplate
 from pydantic import BaseModel
 
 from langchain_es_cache import ElasticsearchCache, cache_streams
-from tests.models import Answers, CountingLimiter, StreamingLLM, ToolChatModel
+from tests.models import (
+    Answers,
+    CountingLimiter,
+    KeywordStreamChat,
+    KeywordStreamLLM,
+    StreamingLLM,
+    ToolChatModel,
+)
 
 QUESTION = "What is the capital of France?"
 ANSWER = "Paris is the capital and largest city of France."
@@ -126,6 +133,23 @@ def test_llm_stream_twice_calls_the_model_once(
     assert llm.calls == 1
     assert len(second) > 1
     assert "".join(second) == "".join(first) == llm.invoke("a frog")
+    assert count(admin, index_name) == 1
+
+
+@pytest.mark.parametrize("make", [KeywordStreamChat, KeywordStreamLLM])
+def test_a_model_calling_its_own_stream_by_keyword_shares_the_entry(
+    cache: ElasticsearchCache,
+    admin: Elasticsearch,
+    index_name: str,
+    make: Any,
+) -> None:
+    """Some integrations generate through ``self._stream(messages=...)``."""
+    model = cache_streams(make(cache=cache))
+    answer = model.invoke(QUESTION)
+    chunks = [chunk for chunk in model.stream(QUESTION)]
+    streamed = reduce(operator.add, chunks)
+    assert model.calls == 1
+    assert getattr(streamed, "content", streamed) == getattr(answer, "content", answer)
     assert count(admin, index_name) == 1
 
 
