@@ -25,9 +25,7 @@ from langchain_core.outputs import (
     ChatGeneration,
     ChatGenerationChunk,
     ChatResult,
-    Generation,
     GenerationChunk,
-    LLMResult,
 )
 from langchain_core.rate_limiters import BaseRateLimiter
 from langchain_core.runnables import Runnable
@@ -185,7 +183,9 @@ class ToolChatModel(BaseChatModel):
     With tools bound, its answer calls the first of them with `tool_args`. The
     first `fail_first` calls raise after two chunks; with `pause_after`, the
     async stream waits forever after that many chunks. `calls` is shared with
-    copies of the model (such as the one `cache_streams` returns).
+    copies of the model (such as the one `cache_streams` returns). With
+    `by_keyword`, it generates through its own ``_stream``, called by keyword,
+    as some integrations do.
     """
 
     text: str = "Let me look that up for you."
@@ -195,6 +195,7 @@ class ToolChatModel(BaseChatModel):
     fail_first: int = 0
     pause_after: int | None = None
     streaming: bool = False
+    by_keyword: bool = False
     _log: list[str] = PrivateAttr(default_factory=list)
 
     @classmethod
@@ -251,6 +252,9 @@ class ToolChatModel(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> ChatResult:
+        if self.by_keyword:
+            chunks = self._stream(messages=messages, stop=stop, **kwargs)
+            return generate_from_stream(chunks)
         return ChatResult(generations=[ChatGeneration(message=self._answer(kwargs))])
 
     def _chunks(self, answer: AIMessage) -> list[ChatGenerationChunk]:
@@ -327,10 +331,12 @@ class StreamingLLM(LLM):
     """A text-completion model streaming its answer word by word; counts calls.
 
     The first `fail_first` calls raise after two chunks. `calls` is shared with
-    copies of the model.
+    copies of the model. With `by_keyword`, it answers through its own
+    ``_stream``, called by keyword, as some integrations do.
     """
 
     fail_first: int = 0
+    by_keyword: bool = False
     _log: list[str] = PrivateAttr(default_factory=list)
 
     @property
@@ -348,6 +354,12 @@ class StreamingLLM(LLM):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> str:
+        if self.by_keyword:
+            chunks = self._stream(prompt=prompt, stop=stop, **kwargs)
+            return "".join(chunk.text for chunk in chunks)
+        return self._text(prompt)
+
+    def _text(self, prompt: str) -> str:
         self._log.append(prompt)
         return f"Once upon a time, {prompt} lived happily ever after."
 
@@ -359,7 +371,7 @@ class StreamingLLM(LLM):
         **kwargs: Any,
     ) -> Iterator[GenerationChunk]:
         fails = self.calls < self.fail_first
-        words = re.split(r"(?<= )", self._call(prompt, stop))
+        words = re.split(r"(?<= )", self._text(prompt))
         for i, word in enumerate(words):
             if fails and i == 2:
                 raise RuntimeError("the connection dropped mid-stream")
@@ -370,39 +382,6 @@ class StreamingLLM(LLM):
             if run_manager is not None:
                 run_manager.on_llm_new_token(word, chunk=chunk)
             yield chunk
-
-
-class KeywordStreamChat(ToolChatModel):
-    """Generates through its own ``_stream``, called by keyword, as some
-    integrations do."""
-
-    def _generate(
-        self,
-        messages: list[BaseMessage],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> ChatResult:
-        chunks = self._stream(messages=messages, stop=stop, **kwargs)
-        return generate_from_stream(chunks)
-
-
-class KeywordStreamLLM(StreamingLLM):
-    """Generates through its own ``_stream``, called by keyword, as some
-    integrations do."""
-
-    def _generate(
-        self,
-        prompts: list[str],
-        stop: list[str] | None = None,
-        run_manager: CallbackManagerForLLMRun | None = None,
-        **kwargs: Any,
-    ) -> LLMResult:
-        texts = [
-            "".join(c.text for c in self._stream(prompt=p, stop=stop, **kwargs))
-            for p in prompts
-        ]
-        return LLMResult(generations=[[Generation(text=text)] for text in texts])
 
 
 class CountingLimiter(BaseRateLimiter):

@@ -35,8 +35,6 @@ from tests.models import (
     CountingChatModel,
     CountingLimiter,
     CountingLLM,
-    KeywordStreamChat,
-    KeywordStreamLLM,
     StreamingLLM,
     ToolChatModel,
 )
@@ -195,10 +193,10 @@ async def test_in_memory_cache_async(make: Any) -> None:
     assert model.calls == 1
 
 
-@pytest.mark.parametrize("make", [KeywordStreamChat, KeywordStreamLLM])
+@pytest.mark.parametrize("make", [ToolChatModel, StreamingLLM])
 def test_a_model_calling_its_own_stream_by_keyword(make: Any) -> None:
     """The mixin's ``_stream`` takes the model's arguments by name too."""
-    model = cache_streams(make(cache=InMemoryCache()))
+    model = cache_streams(make(cache=InMemoryCache(), by_keyword=True))
     answer = model.invoke(QUESTION)
     streamed = reduce(operator.add, list(model.stream(QUESTION)))
     assert model.calls == 1

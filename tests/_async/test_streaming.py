@@ -22,8 +22,6 @@ from langchain_es_cache import AsyncElasticsearchCache, cache_streams
 from tests.models import (
     Answers,
     CountingLimiter,
-    KeywordStreamChat,
-    KeywordStreamLLM,
     StreamingLLM,
     ToolChatModel,
 )
@@ -136,7 +134,7 @@ async def test_llm_stream_twice_calls_the_model_once(
     assert count(admin, index_name) == 1
 
 
-@pytest.mark.parametrize("make", [KeywordStreamChat, KeywordStreamLLM])
+@pytest.mark.parametrize("make", [ToolChatModel, StreamingLLM])
 async def test_a_model_calling_its_own_stream_by_keyword_shares_the_entry(
     async_cache: AsyncElasticsearchCache,
     admin: Elasticsearch,
@@ -144,7 +142,7 @@ async def test_a_model_calling_its_own_stream_by_keyword_shares_the_entry(
     make: Any,
 ) -> None:
     """Some integrations generate through ``self._stream(messages=...)``."""
-    model = cache_streams(make(cache=async_cache))
+    model = cache_streams(make(cache=async_cache, by_keyword=True))
     answer = await model.ainvoke(QUESTION)
     chunks = [chunk async for chunk in model.astream(QUESTION)]
     streamed = reduce(operator.add, chunks)

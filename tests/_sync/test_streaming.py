@@ -24,8 +24,6 @@ from langchain_es_cache import ElasticsearchCache, cache_streams
 from tests.models import (
     Answers,
     CountingLimiter,
-    KeywordStreamChat,
-    KeywordStreamLLM,
     StreamingLLM,
     ToolChatModel,
 )
@@ -136,7 +134,7 @@ def test_llm_stream_twice_calls_the_model_once(
     assert count(admin, index_name) == 1
 
 
-@pytest.mark.parametrize("make", [KeywordStreamChat, KeywordStreamLLM])
+@pytest.mark.parametrize("make", [ToolChatModel, StreamingLLM])
 def test_a_model_calling_its_own_stream_by_keyword_shares_the_entry(
     cache: ElasticsearchCache,
     admin: Elasticsearch,
@@ -144,7 +142,7 @@ def test_a_model_calling_its_own_stream_by_keyword_shares_the_entry(
     make: Any,
 ) -> None:
     """Some integrations generate through ``self._stream(messages=...)``."""
-    model = cache_streams(make(cache=cache))
+    model = cache_streams(make(cache=cache, by_keyword=True))
     answer = model.invoke(QUESTION)
     chunks = [chunk for chunk in model.stream(QUESTION)]
     streamed = reduce(operator.add, chunks)
