@@ -109,11 +109,6 @@ class AsyncLLMCacheIndex(AsyncCacheIndex):
             return mappings
         return with_claims(mappings)
 
-    @property
-    def mapping(self) -> dict[str, Any]:
-        """The index mapping the cache creates (or adds to an alias's indices)."""
-        return {"mappings": self._mappings(self.MAPPING)}
-
     # --- lookups -------------------------------------------------------------
 
     async def _coalesce(self, key: str) -> RETURN_VAL_TYPE | None:

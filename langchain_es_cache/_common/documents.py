@@ -24,8 +24,9 @@ logger = logging.getLogger("langchain_es_cache")
 
 
 class Stamp(TypedDict):
-    """What a cache writes into each of its documents besides the value: the
-    keywords its document builders share."""
+    """The keywords `build_llm_document` and `build_embedding_document` take
+    from the cache: whether to store the input, its metadata and namespace,
+    and the write time."""
 
     store_input: bool
     metadata: Mapping[str, Any] | None

@@ -344,14 +344,13 @@ class StreamCall:
 
 @functools.cache
 def _stream_signature(input_name: str) -> inspect.Signature:
-    parameters = [
-        inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=None)
-        for name in ("stop", "run_manager")
-    ]
+    """``_stream``'s parameters in LangChain's base classes, without ``self``."""
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
     return inspect.Signature(
         [
-            inspect.Parameter(input_name, inspect.Parameter.POSITIONAL_OR_KEYWORD),
-            *parameters,
+            inspect.Parameter(input_name, positional),
+            inspect.Parameter("stop", positional, default=None),
+            inspect.Parameter("run_manager", positional, default=None),
             inspect.Parameter("kwargs", inspect.Parameter.VAR_KEYWORD),
         ]
     )

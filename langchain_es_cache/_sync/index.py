@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import (
     Callable,
@@ -385,8 +386,13 @@ class CacheIndex:
 
     @property
     def mapping(self) -> dict[str, Any]:
-        """The index mapping the cache creates (or adds to an alias's indices)."""
-        return {"mappings": self.MAPPING}
+        """The index mapping the cache creates (or adds to an alias's indices):
+        a copy, so changing it changes nothing of the cache's."""
+        return {"mappings": copy.deepcopy(self._mappings(self.MAPPING))}
+
+    def _mappings(self, mappings: dict[str, Any]) -> dict[str, Any]:
+        """The ``mappings`` body of the index, from the class's `mappings`."""
+        return mappings
 
     def is_alias(self) -> bool:
         """Make sure the index exists with the cache's mapping; tell if it is an alias.

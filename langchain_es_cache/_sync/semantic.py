@@ -109,10 +109,10 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         """The length of the embeddings: given, or learnt from the first one."""
         return self._dimensions
 
-    @property
-    def mapping(self) -> dict[str, Any]:
-        """The index mapping, with ``dims`` once `dimensions` are known."""
-        return {"mappings": self._mappings(semantic_mapping(self._dimensions))}
+    def _mappings(self, mappings: dict[str, Any]) -> dict[str, Any]:
+        """The semantic mapping, with ``dims`` once `dimensions` are known, and
+        the LLM caches' additions."""
+        return super()._mappings(semantic_mapping(self._dimensions))
 
     def _embed(self, prompt: str) -> list[float]:
         """The embedding of the prompt's text (`prompt_text`), checked;
@@ -151,7 +151,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         try:
             with self._gate("lookup", timed=True) as stopwatch:
                 vector = self._embed(prompt)
-                knn = self._knn(vector, llm_string, self._threshold)
+                knn = self._knn(vector, llm_string, threshold=self._threshold)
                 if self._flights is not None and self._is_alias is None:
                     # A miss claims the key, which needs the index prepared:
                     # prepared first, the claim follows the search at once,
@@ -192,7 +192,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         try:
             with self._gate("nearest"):
                 vector = self._embed(prompt)
-                knn = self._knn(vector, llm_string, None)
+                knn = self._knn(vector, llm_string, threshold=None)
                 hit = self._search(knn, NEAREST_FIELDS)
         except ES_ERRORS as exc:
             self._outcomes.failed("nearest", exc)
@@ -200,7 +200,7 @@ class ElasticsearchSemanticCache(LLMCacheIndex, BaseCache):
         return None if hit is None else nearest_entry(hit)
 
     def _knn(
-        self, vector: list[float], llm_string: str, threshold: float | None
+        self, vector: list[float], llm_string: str, *, threshold: float | None
     ) -> dict[str, Any]:
         """The kNN search for this model's nearest live entry of the namespace,
         at least `threshold` similar to `vector` (any, with `None`)."""

@@ -56,6 +56,22 @@ def count(admin: Elasticsearch, index: str) -> int:
     return int(admin.count(index=index)["count"])
 
 
+async def test_changing_the_returned_mapping_changes_nothing(
+    async_client: AsyncElasticsearch, admin: Elasticsearch, index_name: str
+) -> None:
+    """`mapping` is a copy: the index is created with the cache's own types."""
+    cache = AsyncElasticsearchCache(index_name, client=async_client)
+    expected = cache.mapping
+    changed = cache.mapping
+    changed["mappings"]["properties"]["timestamp"]["type"] = "keyword"
+    changed["mappings"]["properties"]["metadata"]["enabled"] = False
+    other = AsyncElasticsearchCache(f"{index_name}-other", client=async_client)
+    assert cache.mapping == other.mapping == expected
+    assert expected["mappings"]["properties"]["timestamp"] == {"type": "date"}
+    await cache.aupdate("p", LLM_STRING, [Generation(text="a")])
+    assert_cache_mapping(admin, index_name, expected)
+
+
 @pytest.mark.parametrize("auth", ["api_key", "basic"])
 async def test_invoke_twice_calls_the_model_once(
     request: pytest.FixtureRequest, index_name: str, auth: str, global_cache: None
